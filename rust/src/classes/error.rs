@@ -1,0 +1,23 @@
+//! The one place where core errors become Godot `Error` codes.
+
+use godot::global::Error;
+use peerkit_core::pair::PairError;
+
+/// A core error that maps to a Godot `Error` code.
+pub(crate) trait GodotErrorCode {
+    /// The `Error` a script sees for this failure.
+    fn error_code(&self) -> Error;
+}
+
+impl GodotErrorCode for PairError {
+    fn error_code(&self) -> Error {
+        match self {
+            PairError::InvalidCapacity(_)
+            | PairError::InvalidMaxPacketSize(_)
+            | PairError::Oversize { .. } => Error::ERR_INVALID_PARAMETER,
+            PairError::Full { .. } => Error::ERR_BUSY,
+            PairError::Closed => Error::ERR_CONNECTION_ERROR,
+            PairError::Empty => Error::ERR_UNAVAILABLE,
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The Godot classes. The only code in peerkit that imports `godot`.
+
+mod error;
+mod ffi;
+mod local_packet_peer;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Build the peerkit library and put it where addons/peerkit/peerkit.gdextension looks for it.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/build.sh [--release] [--help]
+
+Runs `cargo build -p peerkit` (debug by default) and copies the library into addons/peerkit/bin/
+under the name peerkit.gdextension lists for this platform:
+  debug   -> the *.debug.* entry, loaded by the editor and debug exports;
+  release -> the *.release.* entry, loaded by release exports.
+Prints the path of the copied library.
+USAGE
+}
+
+profile=debug
+for arg in "$@"; do
+  case "$arg" in
+    --release) profile=release ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "build.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+
+cargo_args=(build -p peerkit --locked)
+[[ $profile == release ]] && cargo_args+=(--release)
+cargo "${cargo_args[@]}" >&2
+
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || echo "$repo/target")
+
+case "$(uname -s)" in
+  Linux)
+    case "$(uname -m)" in
+      x86_64) arch=x86_64 ;;
+      aarch64|arm64) arch=arm64 ;;
+      *) echo "build.sh: unsupported Linux architecture $(uname -m)" >&2; exit 1 ;;
+    esac
+    src="$target_dir/$profile/libpeerkit.so"
+    dest="addons/peerkit/bin/libpeerkit.linux.$profile.$arch.so" ;;
+  Darwin)
+    src="$target_dir/$profile/libpeerkit.dylib"
+    dest="addons/peerkit/bin/libpeerkit.macos.$profile.dylib" ;;
+  MINGW*|MSYS*|CYGWIN*)
+    src="$target_dir/$profile/peerkit.dll"
+    dest="addons/peerkit/bin/peerkit.windows.$profile.x86_64.dll" ;;
+  *) echo "build.sh: unsupported system $(uname -s)" >&2; exit 1 ;;
+esac
+
+mkdir -p addons/peerkit/bin
+# Copy to a temporary name, then rename, so a running Godot never maps a half-written file.
+cp "$src" "$dest.tmp"
+mv -f "$dest.tmp" "$dest"
+echo "$repo/$dest"

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Print the path of a Godot >= 4.3 binary that runs headless, installing one if needed.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/install-godot.sh [--help]
+
+Prints the path of a Godot 4.3+ executable usable with --headless, trying in order:
+  1. $GODOT, if set (it must be 4.3 or newer);
+  2. a `godot` on PATH, if it is 4.3 or newer;
+  3. the private runtime cached in .godot-runtime/ by an earlier run;
+  4. Debian sid's `godot` package, fetched with apt-get into .godot-runtime/
+     (no root changes: private apt lists, cache and status; the debs are
+     unpacked with dpkg -x and started through their own dynamic loader).
+Progress goes to stderr; only the path goes to stdout.
+USAGE
+}
+
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+  "") ;;
+  *) echo "install-godot.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+esac
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+runtime="$repo/.godot-runtime"
+launcher="$runtime/godot"
+min_major=4
+min_minor=3
+
+log() { printf 'install-godot: %s\n' "$*" >&2; }
+
+# version_ok BIN: true when BIN --version reports major.minor >= 4.3.
+version_ok() {
+  local out major minor
+  out=$("$1" --headless --version 2>/dev/null | tail -n 1) || return 1
+  [[ $out =~ ^([0-9]+)\.([0-9]+) ]] || return 1
+  major=${BASH_REMATCH[1]}
+  minor=${BASH_REMATCH[2]}
+  (( major > min_major || (major == min_major && minor >= min_minor) ))
+}
+
+if [[ -n ${GODOT:-} ]]; then
+  if version_ok "$GODOT"; then
+    echo "$GODOT"
+    exit 0
+  fi
+  log "GODOT=$GODOT is not a Godot 4.3+ binary (its --version says: $("$GODOT" --headless --version 2>/dev/null | tail -n 1 || true))"
+  exit 1
+fi
+
+if on_path=$(command -v godot 2>/dev/null) && version_ok "$on_path"; then
+  echo "$on_path"
+  exit 0
+fi
+
+if [[ -x $launcher ]] && version_ok "$launcher"; then
+  echo "$launcher"
+  exit 0
+fi
+
+if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
+  log "no Godot 4.3+ found and this system has no apt-get/dpkg to fetch one."
+  log "Install Godot 4.3 or newer (https://godotengine.org/download) and put it on PATH, or set GODOT=/path/to/godot."
+  exit 1
+fi
+
+# The mirror: the one this system's own apt sources use, with the suite set to sid.
+mirror=""
+for f in /etc/apt/sources.list.d/*.sources; do
+  [[ -f $f ]] || continue
+  mirror=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")
+  [[ -n $mirror ]] && break
+done
+if [[ -z $mirror ]]; then
+  mirror=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
+    awk '$2 !~ /security/ { print $2; exit }')
+fi
+if [[ -z $mirror ]]; then
+  log "cannot find a Debian mirror in /etc/apt sources; install Godot 4.3+ yourself or set GODOT."
+  exit 1
+fi
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+signed_by=""
+[[ -f $keyring ]] && signed_by="Signed-By: $keyring"
+
+log "fetching Debian sid's godot package from $mirror into $runtime (once; later runs reuse it)"
+apt_dir="$runtime/apt"
+root="$runtime/root"
+rm -rf "$apt_dir" "$root"
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/etc/preferences.d" "$root"
+: > "$apt_dir/status"
+cat > "$apt_dir/etc/sid.sources" <<SRC
+Types: deb
+URIs: $mirror
+Suites: sid
+Components: main
+$signed_by
+SRC
+
+apt_opts=(
+  -o "Dir::Etc::SourceList=/dev/null"
+  -o "Dir::Etc::SourceParts=$apt_dir/etc"
+  -o "Dir::Etc::Preferences=/dev/null"
+  -o "Dir::Etc::PreferencesParts=$apt_dir/etc/preferences.d"
+  -o "Dir::State::Lists=$apt_dir/lists"
+  -o "Dir::State::status=$apt_dir/status"
+  -o "Dir::Cache=$apt_dir/cache"
+  -o "APT::Install-Recommends=false"
+  -o "Debug::NoLocking=true"
+)
+apt-get "${apt_opts[@]}" -qq update >&2
+apt-get "${apt_opts[@]}" -qq -y --download-only install godot >&2
+
+shopt -s nullglob
+debs=("$apt_dir"/cache/archives/*.deb)
+(( ${#debs[@]} > 0 )) || { log "apt-get downloaded nothing"; exit 1; }
+log "unpacking ${#debs[@]} packages"
+for deb in "${debs[@]}"; do
+  dpkg -x "$deb" "$root"
+done
+rm -rf "$apt_dir/cache" "$apt_dir/lists"
+
+libdir="$root/usr/lib/x86_64-linux-gnu"
+[[ $(uname -m) == aarch64 ]] && libdir="$root/usr/lib/aarch64-linux-gnu"
+loader=$(ls "$libdir"/ld-linux-*.so.* 2>/dev/null | head -n 1 || true)
+[[ -n $loader ]] || { log "no dynamic loader found in the unpacked runtime"; exit 1; }
+arch_dir=$(basename "$libdir")
+
+cat > "$launcher" <<LAUNCH
+#!/usr/bin/env bash
+# Runs Debian sid's Godot unpacked by scripts/install-godot.sh, with its own loader and libraries.
+here=\$(cd "\$(dirname "\${BASH_SOURCE[0]}")" && pwd)
+root="\$here/root"
+lib="\$root/usr/lib/$arch_dir"
+export LIBGL_DRIVERS_PATH="\$lib/dri"
+export __EGL_VENDOR_LIBRARY_DIRS="\$root/usr/share/glvnd/egl_vendor.d"
+exec "\$lib/$(basename "$loader")" --library-path "\$lib:\$root/lib/$arch_dir:\$lib/pulseaudio" "\$root/usr/bin/godot" "\$@"
+LAUNCH
+chmod +x "$launcher"
+
+if ! version_ok "$launcher"; then
+  log "the fetched Godot does not run or is older than 4.3: $("$launcher" --headless --version 2>&1 | tail -n 3)"
+  exit 1
+fi
+log "installed $("$launcher" --headless --version 2>/dev/null | tail -n 1)"
+echo "$launcher"

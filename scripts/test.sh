@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Install what is missing, build, run the Rust tests and the GDScript suite in headless Godot.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/test.sh [FILTER...] [--help]
+
+  1. finds or installs Godot 4.3+ (scripts/install-godot.sh);
+  2. builds the debug library into addons/peerkit/bin (scripts/build.sh);
+  3. runs `cargo test --workspace`;
+  4. runs the GDScript suites in godot-project/tests headless.
+FILTER (optional, one or more): run only the GDScript tests whose "suite.test" name contains it,
+e.g. `scripts/test.sh close` or `scripts/test.sh test_local_packet_peer`. Rust tests always run.
+
+Fails (exit 1) on any failed test, a Godot exit code other than 0, or a Godot log that shows
+SCRIPT ERROR, "Can't open dynamic library", "Error loading extension" or leaked ObjectDB instances.
+The last line is "N passed, N failed" over Rust and GDScript tests together.
+Logs: target/test-logs/{cargo,godot}.log
+USAGE
+}
+
+filters=()
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+    -*) echo "test.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
+    *) filters+=("$arg") ;;
+  esac
+done
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+logs="$repo/target/test-logs"
+mkdir -p "$logs"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "Godot runtime"
+godot=$(scripts/install-godot.sh)
+echo "$godot ($("$godot" --headless --version 2>/dev/null | tail -n 1))"
+
+step "build"
+scripts/build.sh
+
+problems=()
+
+step "cargo test"
+set +e
+cargo test --workspace --locked 2>&1 | tee "$logs/cargo.log"
+cargo_rc=${PIPESTATUS[0]}
+set -e
+# Sum every "test result: ... N passed; M failed" line (unit, integration and doc tests).
+read -r rust_passed rust_failed < <(
+  grep -E '^test result:' "$logs/cargo.log" |
+    sed -E 's/.* ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/' |
+    awk '{ p += $1; f += $2 } END { print p + 0, f + 0 }'
+)
+if (( cargo_rc != 0 )); then
+  problems+=("cargo test exited with $cargo_rc")
+  (( rust_failed == 0 )) && rust_failed=1  # a build failure runs no test but must still count as a failure
+fi
+echo "rust: $rust_passed passed, $rust_failed failed"
+
+step "GDScript tests (headless Godot)"
+set +e
+timeout 900 "$godot" --headless --path godot-project -s res://tests/run_tests.gd -- "${filters[@]}" 2>&1 |
+  tee "$logs/godot.log"
+godot_rc=${PIPESTATUS[0]}
+set -e
+gd_line=$(grep -E '^gdscript: [0-9]+ passed, [0-9]+ failed$' "$logs/godot.log" | tail -n 1 || true)
+if [[ -n $gd_line ]]; then
+  read -r gd_passed gd_failed < <(echo "$gd_line" | sed -E 's/gdscript: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+else
+  gd_passed=0
+  gd_failed=1
+  problems+=("the GDScript runner printed no summary (crash or timeout?)")
+fi
+(( godot_rc == 0 )) || problems+=("Godot exited with $godot_rc")
+for pattern in 'SCRIPT ERROR' "Can't open dynamic library" 'Error loading extension' 'ObjectDB instances leaked at exit'; do
+  if grep -qF "$pattern" "$logs/godot.log"; then
+    problems+=("the Godot log shows '$pattern'")
+  fi
+done
+
+step "summary"
+for p in "${problems[@]}"; do echo "problem: $p"; done
+passed=$((rust_passed + gd_passed))
+failed=$((rust_failed + gd_failed))
+if (( failed == 0 && ${#problems[@]} > 0 )); then
+  failed=1  # a log problem with every test green still fails the run
+fi
+echo "rust: $rust_passed passed, $rust_failed failed"
+echo "gdscript: $gd_passed passed, $gd_failed failed"
+echo "$passed passed, $failed failed"
+(( failed == 0 ))
