@@ -3,4 +3,6 @@
 //! Everything here is plain Rust driven by explicit inputs, so it is tested with `cargo test` alone. The
 //! `peerkit` crate wraps these types in Godot classes and does nothing but translate at that boundary.
 
+pub mod link;
 pub mod pair;
+pub mod rng;
