@@ -1,6 +1,7 @@
 //! The one place where core errors become Godot `Error` codes.
 
 use godot::global::Error;
+use peerkit_core::link::LinkConfigError;
 use peerkit_core::pair::PairError;
 
 /// A core error that maps to a Godot `Error` code.
@@ -19,5 +20,11 @@ impl GodotErrorCode for PairError {
             PairError::Closed => Error::ERR_CONNECTION_ERROR,
             PairError::Empty => Error::ERR_UNAVAILABLE,
         }
+    }
+}
+
+impl GodotErrorCode for LinkConfigError {
+    fn error_code(&self) -> Error {
+        Error::ERR_INVALID_PARAMETER
     }
 }

@@ -2,4 +2,5 @@
 
 mod error;
 mod ffi;
+mod link_conditioner;
 mod local_packet_peer;

@@ -102,6 +102,8 @@ pub enum SettingValue {
     Number(f64),
     /// A string.
     Text(String),
+    /// A value of a type no setting takes, described for the error message.
+    Unsupported(String),
 }
 
 impl fmt::Display for SettingValue {
@@ -110,6 +112,7 @@ impl fmt::Display for SettingValue {
             Self::Bool(b) => write!(f, "{b}"),
             Self::Number(n) => write!(f, "{n}"),
             Self::Text(t) => write!(f, "\"{t}\""),
+            Self::Unsupported(what) => write!(f, "{what}"),
         }
     }
 }

@@ -162,6 +162,32 @@ impl LinkModel {
         self.config = config;
     }
 
+    /// Restarts the random stream from `seed`; queued packets keep their schedule.
+    pub fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
+        self.delay = DelaySampler::default();
+        self.in_bad_state = false;
+    }
+
+    /// Moves the model onto a clock that reads `to` when the old one read `from`: every queued packet keeps its
+    /// remaining delay. Times that would fall before 0 become 0.
+    pub fn shift_time(&mut self, from: Micros, to: Micros) {
+        let shift = |t: Micros| (t + to).saturating_sub(from);
+        self.transmitter_free_at = shift(self.transmitter_free_at);
+        self.latest_due = shift(self.latest_due);
+        let items = std::mem::take(&mut self.queue).into_vec();
+        self.queue = items
+            .into_iter()
+            .map(|Reverse(item)| {
+                Reverse(Scheduled {
+                    due: shift(item.due),
+                    sent_at: shift(item.sent_at),
+                    ..item
+                })
+            })
+            .collect();
+    }
+
     /// Offers a packet to the link at time `now`.
     pub fn send(&mut self, now: Micros, packet: Bytes) -> SendOutcome {
         self.stats.packets_in += 1;

@@ -325,6 +325,19 @@ fn changing_settings_keeps_queued_packets_on_schedule() {
     assert_eq!(model.poll(100_000).map(|p| number_of(&p)), Some(1));
 }
 
+#[test]
+fn shifting_time_keeps_remaining_delays() {
+    let mut model = LinkModel::new(with(|c| c.latency_ms = 10.0), 23);
+    model.send(50_000, numbered(0, 8));
+    model.send(55_000, numbered(1, 8));
+    model.shift_time(57_000, 0);
+    assert_eq!(model.poll(2_999), None);
+    assert_eq!(model.poll(3_000).map(|p| number_of(&p)), Some(0));
+    assert_eq!(model.poll(8_000).map(|p| number_of(&p)), Some(1));
+    model.send(9_000, numbered(2, 8));
+    assert_eq!(model.next_due(), Some(19_000), "in-order floor moved too");
+}
+
 fn everything(seed: u64) -> Vec<(Micros, Bytes)> {
     let mut model = LinkModel::new(
         with(|c| {

@@ -1,0 +1,595 @@
+//! `LinkConditioner`: the Godot face of [`peerkit_core::link`]. Feeds the two link models the clock and the
+//! inner peer's packets; all decisions are the models'.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use bytes::Bytes;
+use godot::builtin::VariantType;
+use godot::classes::{IPacketPeerExtension, PacketPeer, PacketPeerExtension};
+use godot::global::Error;
+use godot::meta::conv::RawPtr;
+use godot::prelude::*;
+use peerkit_core::link::{LinkConfig, LinkConfigError, LinkModel, LinkStats, SettingValue};
+
+use super::error::GodotErrorCode;
+use super::ffi;
+
+/// The packet size reported when the inner peer does not tell its own: 16 MiB.
+const UNKNOWN_INNER_MAX_PACKET_SIZE: i64 = 16 * 1024 * 1024;
+/// Seed of the inbound model is the user's seed mixed with this, so the two directions draw different streams.
+const INBOUND_SEED_MIX: u64 = 0x5851_F42D_4C95_7F2D;
+
+/// Where the conditioner reads time from.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    /// Monotonic real time: `offset_us` plus the time elapsed since `origin`.
+    Real { origin: Instant, offset_us: u64 },
+    /// Time that moves only through `advance()`.
+    Manual { now_us: u64 },
+}
+
+impl Clock {
+    fn now_us(&self) -> u64 {
+        match self {
+            Clock::Real { origin, offset_us } => offset_us + origin.elapsed().as_micros() as u64,
+            Clock::Manual { now_us } => *now_us,
+        }
+    }
+
+    /// Switches kind. Real time continues from the manual clock's time; the manual clock starts at 0.
+    /// Returns the old clock's time and the new clock's, for moving queued packets across.
+    fn switch(&mut self, manual: bool) -> (u64, u64) {
+        let now_us = self.now_us();
+        *self = if manual {
+            Clock::Manual { now_us: 0 }
+        } else {
+            Clock::Real {
+                origin: Instant::now(),
+                offset_us: now_us,
+            }
+        };
+        (now_us, self.now_us())
+    }
+}
+
+/// Everything `poll` touches, behind a `RefCell` because Godot calls `get_available_packet_count` through `&self`.
+struct Link {
+    inner: Option<Gd<PacketPeer>>,
+    outbound: LinkModel,
+    inbound: LinkModel,
+    clock: Clock,
+    /// Inbound packets whose time has come, waiting for `get_packet`.
+    ready: VecDeque<Bytes>,
+    inner_refused: u64,
+    last_inner_error: Error,
+    /// Whether the current run of inner refusals has been reported already.
+    refusal_reported: bool,
+}
+
+impl Link {
+    fn poll(&mut self) {
+        let now = self.clock.now_us();
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
+        let waiting = inner.get_available_packet_count();
+        for _ in 0..waiting {
+            let packet = inner.get_packet();
+            if inner.get_packet_error() != Error::OK {
+                break;
+            }
+            self.inbound
+                .send(now, Bytes::copy_from_slice(packet.as_slice()));
+        }
+        while let Some(packet) = self.outbound.poll(now) {
+            let err = inner.put_packet(&PackedByteArray::from(&packet[..]));
+            if err == Error::OK {
+                self.refusal_reported = false;
+            } else {
+                self.inner_refused += 1;
+                self.last_inner_error = err;
+                if !self.refusal_reported {
+                    self.refusal_reported = true;
+                    godot_warn!(
+                        "LinkConditioner: the inner peer refused a packet ({err:?}); it is counted in get_stats().inner_refused"
+                    );
+                }
+            }
+        }
+        while let Some(packet) = self.inbound.poll(now) {
+            self.ready.push_back(packet);
+        }
+    }
+}
+
+/// A [PacketPeer] that wraps any other PacketPeer and makes its network worse on purpose, deterministically.
+///
+/// Packets you put go through the [i]outbound[/i] link model, then to [member inner]; packets from [member inner]
+/// go through the [i]inbound[/i] model before [method PacketPeer.get_packet] returns them. Each direction has its
+/// own settings: latency and jitter (uniform, normal or Pareto, optionally correlated), independent and
+/// Gilbert–Elliott burst loss, duplication, reordering, bit corruption, a bandwidth cap with a bounded queue,
+/// and a switch that cuts the link. Everything is off by default. See [method configure] for the settings and
+/// [method apply_preset] for ready-made links.
+/// [codeblock]
+/// var ends := LocalPacketPeer.create_pair()
+/// var lagged := LinkConditioner.new()
+/// lagged.inner = ends[0]
+/// lagged.configure({"latency_ms": 100, "jitter_ms": 20, "loss": 0.05})
+/// lagged.put_var("hello") # arrives at ends[1] about 100 ms later, unless lost
+/// [/codeblock]
+/// Time is real time by default. With [member use_manual_clock], time moves only through [method advance], and
+/// with the same [member seed] the same calls give the same deliveries on every run: use that in tests.
+/// Queued packets move when [method poll] is called; [method PacketPeer.get_available_packet_count],
+/// [method PacketPeer.get_packet] and [method PacketPeer.put_packet] poll too.
+#[derive(GodotClass)]
+#[class(tool, base = PacketPeerExtension)]
+pub struct LinkConditioner {
+    /// The peer whose link is simulated: any [PacketPeer], including another LinkConditioner. Setting it to this
+    /// conditioner, or to a peer that wraps this conditioner, is refused with an error.
+    #[var(get = get_inner, set = set_inner)]
+    inner: PhantomVar<Option<Gd<PacketPeer>>>,
+    /// When [code]true[/code], time stands still except through [method advance]. Turning it on starts the
+    /// manual clock at 0 (so a test gets the same times on every run); queued packets keep their remaining delay.
+    #[var(get = is_using_manual_clock, set = set_use_manual_clock)]
+    use_manual_clock: PhantomVar<bool>,
+    /// The seed of every random decision (loss, jitter, duplication ...). Setting it restarts both directions'
+    /// random streams; queued packets keep their schedule. Default 0.
+    #[var(get = get_seed, set = set_seed)]
+    seed: PhantomVar<i64>,
+    /// [code]false[/code] cuts the link in both directions: packets queued and packets sent are dropped and
+    /// counted as [code]dropped_link_down[/code], until it is set back to [code]true[/code]. Reads
+    /// [code]true[/code] only when both directions are up.
+    #[var(get = is_link_up, set = set_link_up)]
+    link_up: PhantomVar<bool>,
+    link: RefCell<Link>,
+    seed_value: i64,
+    /// The packet last handed to Godot by `_get_packet`; kept so its pointer stays valid until the next call.
+    current: Bytes,
+    base: Base<PacketPeerExtension>,
+}
+
+#[godot_api]
+impl IPacketPeerExtension for LinkConditioner {
+    fn init(base: Base<PacketPeerExtension>) -> Self {
+        Self {
+            inner: PhantomVar::default(),
+            use_manual_clock: PhantomVar::default(),
+            seed: PhantomVar::default(),
+            link_up: PhantomVar::default(),
+            link: RefCell::new(Link {
+                inner: None,
+                outbound: LinkModel::new(LinkConfig::default(), 0),
+                inbound: LinkModel::new(LinkConfig::default(), INBOUND_SEED_MIX),
+                clock: Clock::Real {
+                    origin: Instant::now(),
+                    offset_us: 0,
+                },
+                ready: VecDeque::new(),
+                inner_refused: 0,
+                last_inner_error: Error::OK,
+                refusal_reported: false,
+            }),
+            seed_value: 0,
+            current: Bytes::new(),
+            base,
+        }
+    }
+
+    unsafe fn get_packet_rawptr(
+        &mut self,
+        r_buffer: RawPtr<*mut RawPtr<*const u8>>,
+        r_buffer_size: RawPtr<*mut i32>,
+    ) -> Error {
+        ffi::guard("LinkConditioner.get_packet", || {
+            let link = self.link.get_mut();
+            link.poll();
+            match link.ready.pop_front() {
+                Some(packet) => {
+                    self.current = packet;
+                    // SAFETY: Godot passes valid out-pointers; `self.current` keeps the bytes alive and unchanged
+                    // until the next `_get_packet` on this object replaces it.
+                    unsafe { ffi::write_packet_out(r_buffer, r_buffer_size, &self.current) };
+                    Error::OK
+                }
+                None => {
+                    // SAFETY: as above.
+                    unsafe { ffi::write_packet_out(r_buffer, r_buffer_size, &[]) };
+                    if link.inner.is_none() {
+                        Error::ERR_UNCONFIGURED
+                    } else {
+                        Error::ERR_UNAVAILABLE
+                    }
+                }
+            }
+        })
+    }
+
+    unsafe fn put_packet_rawptr(
+        &mut self,
+        p_buffer: RawPtr<*const u8>,
+        p_buffer_size: i32,
+    ) -> Error {
+        ffi::guard("LinkConditioner.put_packet", || {
+            // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied below.
+            let Some(packet) = (unsafe { ffi::put_buffer(p_buffer, p_buffer_size) }) else {
+                godot_error!("LinkConditioner.put_packet: invalid buffer (size {p_buffer_size})");
+                return Error::ERR_INVALID_PARAMETER;
+            };
+            let max = self.max_packet_size();
+            let link = self.link.get_mut();
+            if link.inner.is_none() {
+                godot_error!("LinkConditioner.put_packet: no inner peer; set `inner` to the PacketPeer to wrap");
+                return Error::ERR_UNCONFIGURED;
+            }
+            if packet.len() as i64 > max {
+                godot_error!(
+                    "LinkConditioner.put_packet: packet of {} bytes is larger than the inner peer's maximum ({max} bytes)",
+                    packet.len()
+                );
+                return Error::ERR_INVALID_PARAMETER;
+            }
+            let now = link.clock.now_us();
+            link.outbound.send(now, Bytes::copy_from_slice(packet));
+            link.poll();
+            Error::OK
+        })
+    }
+
+    fn get_available_packet_count(&self) -> i32 {
+        // `try_borrow_mut` cannot fail unless a poll is already running on this object, which the refusal of
+        // wrapping cycles prevents; answering 0 then is still a correct (if late) answer.
+        match self.link.try_borrow_mut() {
+            Ok(mut link) => {
+                link.poll();
+                i32::try_from(link.ready.len()).unwrap_or(i32::MAX)
+            }
+            Err(_) => 0,
+        }
+    }
+
+    fn get_max_packet_size(&self) -> i32 {
+        i32::try_from(self.max_packet_size()).unwrap_or(i32::MAX)
+    }
+}
+
+#[godot_api]
+impl LinkConditioner {
+    /// Direction: packets this conditioner sends to [member inner].
+    #[constant]
+    const OUTBOUND: i64 = 1;
+    /// Direction: packets this conditioner receives from [member inner].
+    #[constant]
+    const INBOUND: i64 = 2;
+    /// Direction: both [constant OUTBOUND] and [constant INBOUND].
+    #[constant]
+    const BOTH: i64 = 3;
+
+    /// Returns the wrapped peer, or [code]null[/code].
+    #[func]
+    fn get_inner(&self) -> Option<Gd<PacketPeer>> {
+        self.link.borrow().inner.clone()
+    }
+
+    /// Sets the wrapped peer. Refused (with an error, leaving [member inner] unchanged) when [param peer] is this
+    /// conditioner or wraps it, directly or through other LinkConditioners.
+    #[func]
+    fn set_inner(&mut self, peer: Option<Gd<PacketPeer>>) {
+        if let Some(candidate) = &peer {
+            if wraps(candidate, self.base().instance_id()) {
+                godot_error!("LinkConditioner.inner: a LinkConditioner cannot wrap itself, directly or through other peers");
+                return;
+            }
+        }
+        let link = self.link.get_mut();
+        link.inner = peer;
+        link.ready.clear();
+    }
+
+    /// Returns [member use_manual_clock].
+    #[func]
+    fn is_using_manual_clock(&self) -> bool {
+        matches!(self.link.borrow().clock, Clock::Manual { .. })
+    }
+
+    /// Sets [member use_manual_clock].
+    #[func]
+    fn set_use_manual_clock(&mut self, manual: bool) {
+        let link = self.link.get_mut();
+        if manual == matches!(link.clock, Clock::Manual { .. }) {
+            return;
+        }
+        let (from, to) = link.clock.switch(manual);
+        link.outbound.shift_time(from, to);
+        link.inbound.shift_time(from, to);
+    }
+
+    /// Returns [member seed].
+    #[func]
+    fn get_seed(&self) -> i64 {
+        self.seed_value
+    }
+
+    /// Sets [member seed].
+    #[func]
+    fn set_seed(&mut self, seed: i64) {
+        self.seed_value = seed;
+        let link = self.link.get_mut();
+        link.outbound.reseed(seed as u64);
+        link.inbound.reseed(seed as u64 ^ INBOUND_SEED_MIX);
+    }
+
+    /// Returns [member link_up].
+    #[func]
+    fn is_link_up(&self) -> bool {
+        let link = self.link.borrow();
+        link.outbound.config().link_up && link.inbound.config().link_up
+    }
+
+    /// Sets [member link_up].
+    #[func]
+    fn set_link_up(&mut self, up: bool) {
+        let link = self.link.get_mut();
+        for model in [&mut link.outbound, &mut link.inbound] {
+            let mut config = model.config().clone();
+            config.link_up = up;
+            model.set_config(config);
+        }
+    }
+
+    /// Changes settings of one direction or both ([constant OUTBOUND], [constant INBOUND], [constant BOTH]).
+    /// Settings not named keep their values. Returns [constant OK], or [constant ERR_INVALID_PARAMETER] with an
+    /// error naming the problem, in which case nothing changes. Settings (all off by default):
+    /// [code]latency_ms[/code] (mean one-way delay), [code]jitter_ms[/code] (spread of the delay),
+    /// [code]jitter_distribution[/code] ([code]"uniform"[/code]: latency ± jitter; [code]"normal"[/code] and
+    /// [code]"pareto"[/code]: standard deviation jitter, Pareto with a long tail of late packets),
+    /// [code]jitter_correlation[/code] (0 to 1: how much each packet's jitter follows the previous one's),
+    /// [code]jitter_may_reorder[/code] (if [code]false[/code], the default, jitter never reorders packets: a
+    /// packet waits behind those sent before it, so when jitter exceeds the gap between packets the mean delay
+    /// rises above [code]latency_ms[/code]),
+    /// [code]loss[/code] (probability), Gilbert–Elliott burst loss with [code]burst_enter_probability[/code]
+    /// (good to bad state, per packet; 0 turns it off), [code]burst_exit_probability[/code] (bad to good),
+    /// [code]loss_in_good_state[/code] and [code]loss_in_bad_state[/code], [code]duplicate[/code],
+    /// [code]reorder[/code] (probability that a packet skips the delay and overtakes earlier ones),
+    /// [code]corrupt[/code] (probability that one random bit is flipped), [code]bandwidth_bytes_per_second[/code]
+    /// (0: unlimited), [code]queue_limit[/code] (packets held per direction before more are dropped; default
+    /// 10000) and [code]link_up[/code]. Probabilities are 0 to 1; times are milliseconds, 0 to 3600000.
+    #[func]
+    fn configure(&mut self, settings: VarDictionary, #[opt(default = 3)] direction: i64) -> Error {
+        let Some(directions) = directions("configure", direction) else {
+            return Error::ERR_INVALID_PARAMETER;
+        };
+        let parsed = match parse_settings(&settings) {
+            Ok(parsed) => parsed,
+            Err(e) => return report("configure", &e),
+        };
+        let link = self.link.get_mut();
+        let mut updated = Vec::new();
+        for (model, _) in models(link, directions) {
+            let mut config = model.config().clone();
+            if let Err(e) = config.set_all(
+                parsed
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.clone())),
+            ) {
+                return report("configure", &e);
+            }
+            updated.push(config);
+        }
+        for ((model, _), config) in models(link, directions).into_iter().zip(updated) {
+            model.set_config(config);
+        }
+        Error::OK
+    }
+
+    /// Replaces the settings of one direction or both with a named preset: [code]"clean"[/code] (no
+    /// impairment), [code]"wifi"[/code], [code]"4g"[/code], [code]"3g"[/code], [code]"lossy"[/code],
+    /// [code]"satellite"[/code]. Each describes one direction of a typical link of that kind (see the README
+    /// for the numbers and where they come from). An unknown name returns [constant ERR_INVALID_PARAMETER].
+    #[func]
+    fn apply_preset(&mut self, name: GString, #[opt(default = 3)] direction: i64) -> Error {
+        let Some(directions) = directions("apply_preset", direction) else {
+            return Error::ERR_INVALID_PARAMETER;
+        };
+        let preset = match LinkConfig::preset(&name.to_string()) {
+            Ok(preset) => preset,
+            Err(e) => return report("apply_preset", &e),
+        };
+        for (model, _) in models(self.link.get_mut(), directions) {
+            model.set_config(preset.clone());
+        }
+        Error::OK
+    }
+
+    /// Returns the settings of one direction ([constant OUTBOUND] or [constant INBOUND]) as a Dictionary in
+    /// the form [method configure] takes.
+    #[func]
+    fn get_settings(&self, #[opt(default = 1)] direction: i64) -> VarDictionary {
+        let link = self.link.borrow();
+        let model = match direction {
+            Self::OUTBOUND => &link.outbound,
+            Self::INBOUND => &link.inbound,
+            _ => {
+                godot_error!("LinkConditioner.get_settings: direction must be OUTBOUND (1) or INBOUND (2), got {direction}");
+                return VarDictionary::new();
+            }
+        };
+        let mut dict = VarDictionary::new();
+        for (name, value) in model.config().entries() {
+            match value {
+                SettingValue::Bool(b) => dict.set(name, b),
+                SettingValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                    dict.set(name, n as i64)
+                }
+                SettingValue::Number(n) => dict.set(name, n),
+                SettingValue::Text(t) | SettingValue::Unsupported(t) => dict.set(name, t.as_str()),
+            }
+        }
+        dict
+    }
+
+    /// Moves packets whose time has come: reads what [member inner] has received into the inbound model,
+    /// hands due outbound packets to [member inner], and makes due inbound packets available. Calling it once
+    /// per frame (or relying on the polling done by get/put) is enough.
+    #[func]
+    fn poll(&mut self) {
+        self.link.get_mut().poll();
+    }
+
+    /// With [member use_manual_clock], moves time forward by [param msec] milliseconds (fractions allowed),
+    /// then polls. Without it, or with a negative or non-finite [param msec], pushes an error and does nothing.
+    #[func]
+    fn advance(&mut self, msec: f64) {
+        if !(msec.is_finite() && msec >= 0.0) {
+            godot_error!("LinkConditioner.advance: msec must be a finite number >= 0, got {msec}");
+            return;
+        }
+        let link = self.link.get_mut();
+        match &mut link.clock {
+            Clock::Manual { now_us } => *now_us += (msec * 1000.0).round() as u64,
+            Clock::Real { .. } => {
+                godot_error!("LinkConditioner.advance: the clock is real time; set use_manual_clock = true first");
+                return;
+            }
+        }
+        link.poll();
+    }
+
+    /// Returns the conditioner's current time in milliseconds (the manual clock's, or real time since the
+    /// conditioner was made).
+    #[func]
+    fn get_time_msec(&self) -> f64 {
+        self.link.borrow().clock.now_us() as f64 / 1000.0
+    }
+
+    /// Returns the largest packet this conditioner accepts: the inner peer's [code]get_max_packet_size()[/code]
+    /// when it offers one to scripts (peerkit's peers do), otherwise 16777216; 0 without an inner peer.
+    #[func(rename = get_max_packet_size)]
+    fn max_packet_size(&self) -> i64 {
+        let link = self.link.borrow();
+        let Some(inner) = link.inner.as_ref() else {
+            return 0;
+        };
+        if inner.has_method("get_max_packet_size") {
+            let size = inner
+                .clone()
+                .upcast::<Object>()
+                .call("get_max_packet_size", &[]);
+            if let Ok(size) = size.try_to::<i64>() {
+                return size;
+            }
+        }
+        UNKNOWN_INNER_MAX_PACKET_SIZE
+    }
+
+    /// Returns the counters: [code]"outbound"[/code] and [code]"inbound"[/code] each hold
+    /// [code]packets_in[/code], [code]bytes_in[/code], [code]packets_delivered[/code],
+    /// [code]bytes_delivered[/code], [code]dropped_loss[/code], [code]dropped_overflow[/code],
+    /// [code]dropped_link_down[/code], [code]duplicated[/code], [code]reordered[/code], [code]corrupted[/code],
+    /// [code]queued[/code] (held now), and [code]delay_min_ms[/code], [code]delay_mean_ms[/code],
+    /// [code]delay_max_ms[/code] (over delivered packets). Every packet in is delivered, dropped for one
+    /// reason, or queued (duplicates add to delivered). [code]"inner_refused"[/code] counts outbound packets the
+    /// inner peer refused, and [code]"last_inner_error"[/code] is its last refusal's error code.
+    #[func]
+    fn get_stats(&self) -> VarDictionary {
+        let link = self.link.borrow();
+        vdict! {
+            "outbound" => &direction_stats(link.outbound.stats(), link.outbound.queued()),
+            "inbound" => &direction_stats(link.inbound.stats(), link.inbound.queued()),
+            "inner_refused" => link.inner_refused as i64,
+            "last_inner_error" => link.last_inner_error,
+        }
+    }
+}
+
+/// True when `peer` is the object `target`, or wraps it through a chain of LinkConditioners.
+fn wraps(peer: &Gd<PacketPeer>, target: InstanceId) -> bool {
+    let mut current = peer.clone();
+    // Bounded: a chain longer than this is treated as a cycle rather than walked forever.
+    for _ in 0..1024 {
+        if current.instance_id() == target {
+            return true;
+        }
+        let Ok(conditioner) = current.try_cast::<LinkConditioner>() else {
+            return false;
+        };
+        let next = conditioner.bind().link.borrow().inner.clone();
+        match next {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    true
+}
+
+fn directions(method: &str, direction: i64) -> Option<(bool, bool)> {
+    match direction {
+        LinkConditioner::OUTBOUND => Some((true, false)),
+        LinkConditioner::INBOUND => Some((false, true)),
+        LinkConditioner::BOTH => Some((true, true)),
+        _ => {
+            godot_error!(
+                "LinkConditioner.{method}: direction must be OUTBOUND (1), INBOUND (2) or BOTH (3), got {direction}"
+            );
+            None
+        }
+    }
+}
+
+fn models(link: &mut Link, (outbound, inbound): (bool, bool)) -> Vec<(&mut LinkModel, bool)> {
+    let mut chosen = Vec::with_capacity(2);
+    if outbound {
+        chosen.push((&mut link.outbound, true));
+    }
+    if inbound {
+        chosen.push((&mut link.inbound, false));
+    }
+    chosen
+}
+
+fn report(method: &str, error: &LinkConfigError) -> Error {
+    godot_error!("LinkConditioner.{method}: {error}");
+    error.error_code()
+}
+
+/// Reads a settings Dictionary into (name, value) pairs; the core validates names and ranges.
+fn parse_settings(
+    settings: &VarDictionary,
+) -> Result<Vec<(String, SettingValue)>, LinkConfigError> {
+    let mut parsed = Vec::new();
+    for (key, value) in settings.iter_shared() {
+        let name = match key.get_type() {
+            VariantType::STRING | VariantType::STRING_NAME => key.to_string(),
+            _ => return Err(LinkConfigError::UnknownSetting(key.to_string())),
+        };
+        let value = match value.get_type() {
+            VariantType::BOOL => SettingValue::Bool(value.to::<bool>()),
+            VariantType::INT => SettingValue::Number(value.to::<i64>() as f64),
+            VariantType::FLOAT => SettingValue::Number(value.to::<f64>()),
+            VariantType::STRING | VariantType::STRING_NAME => SettingValue::Text(value.to_string()),
+            other => SettingValue::Unsupported(format!("a value of type {other:?}")),
+        };
+        parsed.push((name, value));
+    }
+    Ok(parsed)
+}
+
+fn direction_stats(stats: &LinkStats, queued: usize) -> VarDictionary {
+    vdict! {
+        "packets_in" => stats.packets_in as i64,
+        "bytes_in" => stats.bytes_in as i64,
+        "packets_delivered" => stats.packets_delivered as i64,
+        "bytes_delivered" => stats.bytes_delivered as i64,
+        "dropped_loss" => stats.dropped_loss as i64,
+        "dropped_overflow" => stats.dropped_overflow as i64,
+        "dropped_link_down" => stats.dropped_link_down as i64,
+        "duplicated" => stats.duplicated as i64,
+        "reordered" => stats.reordered as i64,
+        "corrupted" => stats.corrupted as i64,
+        "queued" => queued as i64,
+        "delay_min_ms" => stats.delay_min_us as f64 / 1000.0,
+        "delay_mean_ms" => stats.delay_mean_us() / 1000.0,
+        "delay_max_ms" => stats.delay_max_us as f64 / 1000.0,
+    }
+}
