@@ -6,8 +6,10 @@ usage() {
   cat <<'USAGE'
 Usage: scripts/demo.sh [--help]
 
-Installs Godot 4.3+ if needed, builds the library, and runs godot-project/demo/local_pair_demo.gd
-headless: two LocalPacketPeers exchange Variants and raw packets, and it prints what went through.
+Installs Godot 4.3+ if needed, builds the library, and runs the headless demos in godot-project/demo/:
+  local_pair_demo.gd  two LocalPacketPeers exchange Variants and raw packets; prints what went through;
+  link_demo.gd        the same 60 Hz update stream over a clean link and over LinkConditioner presets,
+                      with the statistics side by side.
 USAGE
 }
 
@@ -23,6 +25,10 @@ godot=$(scripts/install-godot.sh)
 build_log=$(mktemp)
 trap 'rm -f "$build_log"' EXIT
 scripts/build.sh >"$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }
-"$godot" --headless --path godot-project -s res://demo/local_pair_demo.gd 2>&1 |
-  grep -vE '^(Godot Engine v|Initialize godot-rust)' | sed '/./,$!d'
-exit "${PIPESTATUS[0]}"
+for demo in local_pair_demo link_demo; do
+  "$godot" --headless --path godot-project -s "res://demo/$demo.gd" 2>&1 |
+    grep -vE '^(Godot Engine v|Initialize godot-rust)' | sed '/./,$!d'
+  rc=${PIPESTATUS[0]}
+  (( rc == 0 )) || exit "$rc"
+  echo
+done
