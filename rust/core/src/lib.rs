@@ -5,4 +5,5 @@
 
 pub mod link;
 pub mod pair;
+pub mod reliable;
 pub mod rng;

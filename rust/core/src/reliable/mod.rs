@@ -1,0 +1,215 @@
+//! A sans-IO reliable, ordered message protocol over any unreliable datagram transport.
+//!
+//! [`Connection`] is a state machine in the manner of quinn-proto: it never touches a socket or a clock. Feed it
+//! what arrives with [`Connection::handle_datagram`], call [`Connection::handle_timeout`] when
+//! [`Connection::poll_timeout`] says (or whenever time has passed), then call [`Connection::poll_transmit`] until
+//! it returns `false` and send each datagram it writes. Messages you [`Connection::send`] come out of the other
+//! side's [`Connection::recv`] exactly once and in order, or the connection fails visibly
+//! ([`Connection::status`], [`Connection::error`]). The wire format is described in docs/PROTOCOL.md.
+
+mod connection;
+pub mod packet;
+pub mod recv;
+pub mod send;
+pub mod seq;
+
+pub use connection::Connection;
+
+use crate::link::Micros;
+
+/// The smallest datagram size accepted: room for the header and some payload.
+pub const MIN_MTU: usize = 64;
+/// The largest datagram size accepted: the largest UDP payload over IPv4.
+pub const MAX_MTU: usize = 65_507;
+/// The largest message size that may be configured: 16 MiB.
+pub const MAX_MESSAGE_SIZE_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Nothing has been received from the peer yet; messages may already be sent.
+    Connecting,
+    /// The peer has been heard from.
+    Connected,
+    /// Closed by this side or by the peer; received messages stay readable.
+    Closed,
+    /// Failed; see [`Connection::error`]. Received messages stay readable.
+    Failed,
+}
+
+/// Why a message was refused or the connection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReliableError {
+    /// The message is larger than `max_message_size`; nothing was queued.
+    #[error("message of {size} bytes is larger than max_message_size ({max} bytes)")]
+    MessageTooLarge {
+        /// The message's size.
+        size: usize,
+        /// The configured maximum.
+        max: usize,
+    },
+    /// The send buffer is full; nothing was queued. Try again after the peer has acknowledged more.
+    #[error("send buffer full: {pending} bytes wait for acknowledgement (limit {limit})")]
+    Busy {
+        /// Bytes waiting.
+        pending: usize,
+        /// The send buffer size.
+        limit: usize,
+    },
+    /// The connection is closed or failed; nothing was queued.
+    #[error("the connection is {0:?}")]
+    NotOpen(Status),
+    /// Nothing was heard from the peer for the timeout.
+    #[error("no datagram from the peer for {ms} ms (timeout_ms)")]
+    TimedOut {
+        /// The timeout in milliseconds.
+        ms: u64,
+    },
+    /// The peer speaks another version of the protocol.
+    #[error("the peer speaks protocol version {theirs}; this peer speaks version {ours}")]
+    VersionMismatch {
+        /// The peer's version.
+        theirs: u8,
+        /// Ours.
+        ours: u8,
+    },
+    /// The peer sent a message larger than this side accepts.
+    #[error("the peer sent a message of {size} bytes, larger than max_message_size ({max} bytes); set the same max_message_size on both sides")]
+    PeerMessageTooLarge {
+        /// The message's size.
+        size: usize,
+        /// This side's maximum.
+        max: usize,
+    },
+    /// The peer broke the protocol in a way a checksum cannot explain.
+    #[error("protocol violation by the peer: {0}")]
+    ProtocolViolation(&'static str),
+    /// The peer closed the connection.
+    #[error("the peer closed the connection")]
+    PeerClosed,
+    /// A setting is out of range; nothing changed.
+    #[error("{name} must be between {min} and {max}, got {value}")]
+    InvalidSetting {
+        /// The setting's name.
+        name: &'static str,
+        /// The refused value.
+        value: i64,
+        /// The smallest accepted value.
+        min: i64,
+        /// The largest accepted value.
+        max: i64,
+    },
+}
+
+/// A connection's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReliableConfig {
+    /// The largest datagram sent, in bytes.
+    pub mtu: usize,
+    /// The largest message sent or accepted, in bytes.
+    pub max_message_size: usize,
+    /// The connection fails when nothing has been heard from the peer for this long.
+    pub timeout_us: Micros,
+    /// Bytes of messages accepted and not yet acknowledged before `send` refuses more (raised to at least
+    /// `max_message_size`).
+    pub send_buffer_bytes: usize,
+    /// Bytes of received messages waiting to be read before new data is refused (and sent again later).
+    pub receive_buffer_bytes: usize,
+    /// The most datagrams outstanding (sent, not yet acknowledged) at once, and buffered out of order.
+    pub max_window: usize,
+    /// Retransmission timeout before any round trip has been measured.
+    pub initial_rto_us: Micros,
+    /// The smallest retransmission timeout.
+    pub min_rto_us: Micros,
+    /// The largest retransmission timeout.
+    pub max_rto_us: Micros,
+    /// The first datagram sequence number (both sides must agree; 0 unless testing wrap-around).
+    pub first_seq: u32,
+}
+
+impl Default for ReliableConfig {
+    fn default() -> Self {
+        Self {
+            mtu: 1200,
+            max_message_size: 1024 * 1024,
+            timeout_us: 10_000_000,
+            send_buffer_bytes: 4 * 1024 * 1024,
+            receive_buffer_bytes: 4 * 1024 * 1024,
+            max_window: 1024,
+            initial_rto_us: 200_000,
+            min_rto_us: 30_000,
+            max_rto_us: 2_000_000,
+            first_seq: 0,
+        }
+    }
+}
+
+impl ReliableConfig {
+    /// Checks `mtu`.
+    pub fn check_mtu(mtu: i64) -> Result<usize, ReliableError> {
+        range("mtu", mtu, MIN_MTU as i64, MAX_MTU as i64)
+    }
+
+    /// Checks `max_message_size`.
+    pub fn check_max_message_size(size: i64) -> Result<usize, ReliableError> {
+        range("max_message_size", size, 1, MAX_MESSAGE_SIZE_LIMIT as i64)
+    }
+
+    /// Checks `timeout_ms` and returns it in microseconds.
+    pub fn check_timeout_ms(ms: i64) -> Result<Micros, ReliableError> {
+        Ok(range("timeout_ms", ms, 1, 3_600_000)? as Micros * 1000)
+    }
+
+    /// How often to send something when there is nothing to send, so the peer does not time out.
+    pub fn keepalive_us(&self) -> Micros {
+        (self.timeout_us / 4).clamp(1_000, 1_000_000)
+    }
+}
+
+fn range(name: &'static str, value: i64, min: i64, max: i64) -> Result<usize, ReliableError> {
+    if (min..=max).contains(&value) {
+        Ok(value as usize)
+    } else {
+        Err(ReliableError::InvalidSetting {
+            name,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+/// A connection's counters and estimates.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ReliableStats {
+    /// Smoothed round-trip time (0 before the first sample).
+    pub srtt_us: Micros,
+    /// Round-trip time variation.
+    pub rttvar_us: Micros,
+    /// Current retransmission timeout.
+    pub rto_us: Micros,
+    /// Messages accepted by `send`.
+    pub messages_sent: u64,
+    /// Messages taken by `recv`.
+    pub messages_received: u64,
+    /// Datagrams written by `poll_transmit`.
+    pub datagrams_sent: u64,
+    /// Datagrams given to `handle_datagram` that passed the checks.
+    pub datagrams_received: u64,
+    /// DATA datagrams sent again.
+    pub retransmissions: u64,
+    /// Payload bytes sent and not yet acknowledged.
+    pub bytes_in_flight: u64,
+    /// Messages accepted and not yet fully acknowledged.
+    pub messages_pending: u64,
+    /// The congestion window, in datagrams.
+    pub congestion_window: f64,
+    /// Datagrams dropped because their checksum did not match.
+    pub dropped_corrupt: u64,
+    /// DATA datagrams already received.
+    pub dropped_duplicate: u64,
+    /// Datagrams that were not peerkit datagrams, malformed, or acknowledged data never sent.
+    pub dropped_invalid: u64,
+    /// DATA datagrams dropped for lack of room (too far ahead, or too much unread); the peer sends them again.
+    pub dropped_no_room: u64,
+}

@@ -1,0 +1,497 @@
+//! The sending half: queues messages, cuts them into fragments, tracks what is in flight, estimates the
+//! round-trip time (RFC 6298), detects loss (selective acknowledgements with a time-based reordering allowance,
+//! and retransmission timeouts) and keeps a congestion window (slow start, congestion avoidance, multiplicative
+//! decrease on loss).
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::packet::{Acks, DATA_PREFIX_LEN, FIRST_FRAGMENT_EXTRA, HEADER_LEN};
+use super::seq::Seq;
+use crate::link::Micros;
+
+/// Clock granularity term of RFC 6298's RTO formula.
+const GRANULARITY_US: u64 = 1_000;
+/// On loss, the congestion window is multiplied by this (CUBIC's factor: gentler than halving, since loss on the
+/// links games use is often random rather than a sign of congestion).
+const DECREASE_FACTOR: f64 = 0.7;
+/// The congestion window never shrinks below this many datagrams.
+const MIN_WINDOW: f64 = 2.0;
+/// The congestion window at the start (as TCP's IW10).
+const INITIAL_WINDOW: f64 = 10.0;
+
+/// Round-trip time estimation and retransmission timeout, per RFC 6298.
+#[derive(Debug, Clone)]
+pub struct RttEstimator {
+    smoothed_us: Option<u64>,
+    variance_us: u64,
+    min_us: Option<u64>,
+    initial_rto_us: u64,
+    min_rto_us: u64,
+    max_rto_us: u64,
+    backoff: u32,
+}
+
+impl RttEstimator {
+    /// An estimator that starts at `initial_rto_us` and keeps the RTO within `min..=max`.
+    pub fn new(initial_rto_us: u64, min_rto_us: u64, max_rto_us: u64) -> Self {
+        Self {
+            smoothed_us: None,
+            variance_us: 0,
+            min_us: None,
+            initial_rto_us,
+            min_rto_us,
+            max_rto_us,
+            backoff: 0,
+        }
+    }
+
+    /// Takes a sample from a datagram acknowledged after one transmission (Karn's rule).
+    pub fn sample(&mut self, rtt_us: u64) {
+        self.min_us = Some(self.min_us.map_or(rtt_us, |m| m.min(rtt_us)));
+        match self.smoothed_us {
+            None => {
+                self.smoothed_us = Some(rtt_us);
+                self.variance_us = rtt_us / 2;
+            }
+            Some(srtt) => {
+                self.variance_us = (3 * self.variance_us + srtt.abs_diff(rtt_us)) / 4;
+                self.smoothed_us = Some((7 * srtt + rtt_us) / 8);
+            }
+        }
+        self.backoff = 0;
+    }
+
+    /// Doubles the RTO after a timeout (until new data is acknowledged).
+    pub fn back_off(&mut self) {
+        self.backoff = (self.backoff + 1).min(16);
+    }
+
+    /// The current retransmission timeout.
+    pub fn rto_us(&self) -> u64 {
+        let base = match self.smoothed_us {
+            None => self.initial_rto_us,
+            Some(srtt) => srtt + GRANULARITY_US.max(4 * self.variance_us),
+        };
+        base.clamp(self.min_rto_us, self.max_rto_us)
+            .saturating_mul(1 << self.backoff)
+            .min(self.max_rto_us)
+    }
+
+    /// The smoothed round-trip time, once there is a sample.
+    pub fn smoothed_us(&self) -> Option<u64> {
+        self.smoothed_us
+    }
+
+    /// The round-trip time variation.
+    pub fn variance_us(&self) -> u64 {
+        self.variance_us
+    }
+
+    /// How long after a later datagram's acknowledgement an earlier one may still arrive before it is presumed
+    /// lost: a quarter of the smallest round trip, or twice the round-trip variation if jitter is larger
+    /// (the spirit of RACK, RFC 8985).
+    pub fn reorder_window_us(&self) -> u64 {
+        (self.min_us.unwrap_or(0) / 4)
+            .max(4 * self.variance_us)
+            .max(GRANULARITY_US)
+    }
+}
+
+#[derive(Debug)]
+struct InFlight {
+    message_len: Option<u32>,
+    payload: Bytes,
+    last_sent: Micros,
+    transmissions: u32,
+    acked: bool,
+    lost: bool,
+    /// Acknowledging the last fragment of a message completes the message.
+    last_of_message: bool,
+}
+
+/// A fragment to put on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Its sequence number.
+    pub seq: Seq,
+    /// The message length, on a message's first fragment.
+    pub message_len: Option<u32>,
+    /// The fragment's bytes.
+    pub payload: Bytes,
+    /// True when this is a retransmission.
+    pub retransmission: bool,
+}
+
+/// What acknowledgements did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AckOutcome {
+    /// Datagrams newly acknowledged.
+    pub newly_acked: u32,
+    /// Datagrams newly presumed lost.
+    pub newly_lost: u32,
+}
+
+/// The acknowledgements acknowledge a datagram that was never sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImpossibleAck;
+
+/// The sending half of a connection.
+#[derive(Debug)]
+pub struct Sender {
+    queue: VecDeque<Bytes>,
+    /// The message being cut into fragments, and how much of it has been sent.
+    current: Option<(Bytes, usize)>,
+    /// Bytes of messages accepted and not yet fully acknowledged.
+    pending_bytes: usize,
+    /// Messages accepted and not yet fully acknowledged (counting the one being cut).
+    pending_messages: usize,
+    next_seq: Seq,
+    /// Slot `i` is datagram `oldest + i`.
+    in_flight: VecDeque<InFlight>,
+    oldest: Seq,
+    unacked: usize,
+    lost_waiting: usize,
+    bytes_in_flight: usize,
+    /// The newest datagram acknowledged so far, and when it was (last) sent.
+    newest_acked: Option<(Seq, Micros)>,
+    /// The earliest time `on_timeout` has work (may be early; never late).
+    earliest_timer_due: Option<Micros>,
+    cwnd: f64,
+    ssthresh: f64,
+    /// Losses among datagrams before this one belong to the congestion event already reacted to.
+    recovery_until: Seq,
+    max_window: usize,
+    mtu: usize,
+    rtt: RttEstimator,
+    retransmissions: u64,
+    /// Whether anything was acknowledged since the last retransmission timeout: if so, the path is alive and a
+    /// timeout means loss, not silence.
+    acked_since_timeout: bool,
+}
+
+impl Sender {
+    /// A sender numbering datagrams from `first`, with at most `max_window` datagrams outstanding.
+    pub fn new(first: Seq, mtu: usize, max_window: usize, rtt: RttEstimator) -> Self {
+        Self {
+            queue: VecDeque::new(),
+            current: None,
+            pending_bytes: 0,
+            pending_messages: 0,
+            next_seq: first,
+            in_flight: VecDeque::new(),
+            oldest: first,
+            unacked: 0,
+            lost_waiting: 0,
+            bytes_in_flight: 0,
+            newest_acked: None,
+            earliest_timer_due: None,
+            cwnd: INITIAL_WINDOW,
+            ssthresh: f64::INFINITY,
+            recovery_until: first,
+            max_window,
+            mtu,
+            rtt,
+            retransmissions: 0,
+            acked_since_timeout: true,
+        }
+    }
+
+    /// Sets the datagram size for fragments cut from now on.
+    pub fn set_mtu(&mut self, mtu: usize) {
+        self.mtu = mtu;
+    }
+
+    /// Queues a message.
+    pub fn push(&mut self, message: Bytes) {
+        self.pending_bytes += message.len();
+        self.pending_messages += 1;
+        self.queue.push_back(message);
+    }
+
+    /// Bytes accepted and not yet acknowledged.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending_bytes
+    }
+
+    /// Messages accepted and not yet fully acknowledged.
+    pub fn pending_messages(&self) -> usize {
+        self.pending_messages
+    }
+
+    /// Payload bytes sent and not yet acknowledged.
+    pub fn bytes_in_flight(&self) -> usize {
+        self.bytes_in_flight
+    }
+
+    /// The congestion window, in datagrams.
+    pub fn congestion_window(&self) -> f64 {
+        self.cwnd
+    }
+
+    /// Datagrams sent again.
+    pub fn retransmissions(&self) -> u64 {
+        self.retransmissions
+    }
+
+    /// The round-trip estimator.
+    pub fn rtt(&self) -> &RttEstimator {
+        &self.rtt
+    }
+
+    /// True when there is nothing unacknowledged.
+    pub fn is_idle(&self) -> bool {
+        self.pending_messages == 0
+    }
+
+    fn slot(&mut self, seq: Seq) -> Option<&mut InFlight> {
+        if seq.is_before(self.oldest) {
+            return None;
+        }
+        let i = seq.since(self.oldest) as usize;
+        self.in_flight.get_mut(i)
+    }
+
+    /// Takes in the peer's acknowledgements.
+    pub fn on_acks(&mut self, now: Micros, acks: Acks) -> Result<AckOutcome, ImpossibleAck> {
+        if self.next_seq.is_before(acks.next) {
+            return Err(ImpossibleAck);
+        }
+        let mut outcome = AckOutcome::default();
+        let mut rtt_sample = None;
+        let mut newest = self.newest_acked;
+        let mut ack = |sender: &mut Sender, seq: Seq| {
+            let Some(slot) = sender.slot(seq) else { return };
+            if slot.acked {
+                return;
+            }
+            slot.acked = true;
+            let (was_lost, transmissions, last_sent, len, completes) = (
+                slot.lost,
+                slot.transmissions,
+                slot.last_sent,
+                slot.payload.len(),
+                slot.last_of_message,
+            );
+            sender.unacked -= 1;
+            sender.bytes_in_flight -= len;
+            sender.pending_bytes -= len;
+            if was_lost {
+                sender.lost_waiting -= 1;
+            }
+            if completes {
+                sender.pending_messages -= 1;
+            }
+            if transmissions == 1 {
+                rtt_sample = Some(now.saturating_sub(last_sent));
+            }
+            if newest.is_none_or(|(s, _)| s.is_before(seq)) {
+                newest = Some((seq, last_sent));
+            }
+            outcome.newly_acked += 1;
+            sender.acked_since_timeout = true;
+            // Congestion window growth: slow start, then about one datagram per round trip.
+            sender.cwnd += if sender.cwnd < sender.ssthresh {
+                1.0
+            } else {
+                1.0 / sender.cwnd
+            };
+            sender.cwnd = sender.cwnd.min(sender.max_window as f64);
+        };
+        let mut seq = self.oldest;
+        while seq.is_before(acks.next) {
+            ack(self, seq);
+            seq = seq.plus(1);
+        }
+        for i in 0..64 {
+            if acks.bits & (1 << i) != 0 {
+                let seq = acks.next.plus(1 + i);
+                if seq.is_before(self.next_seq) {
+                    ack(self, seq);
+                }
+            }
+        }
+        if let Some(sample) = rtt_sample {
+            self.rtt.sample(sample);
+        }
+        self.newest_acked = newest;
+        while self.in_flight.front().is_some_and(|f| f.acked) {
+            self.in_flight.pop_front();
+            self.oldest = self.oldest.plus(1);
+        }
+        outcome.newly_lost = self.detect_reordering_loss(now);
+        Ok(outcome)
+    }
+
+    /// Presumes lost every unacknowledged datagram that was sent before the newest acknowledged one, once a
+    /// round trip plus the reordering window has passed since it was sent. Those not yet old enough set a timer.
+    fn detect_reordering_loss(&mut self, now: Micros) -> u32 {
+        let Some((newest_seq, newest_sent)) = self.newest_acked else {
+            return 0;
+        };
+        let wait =
+            self.rtt.smoothed_us().unwrap_or(self.rtt.rto_us()) + self.rtt.reorder_window_us();
+        let mut lost = 0;
+        let mut lost_from = None;
+        let mut recheck: Option<Micros> = None;
+        for (i, slot) in self.in_flight.iter_mut().enumerate() {
+            let seq = self.oldest.plus(i as u32);
+            if !seq.is_before(newest_seq) {
+                break;
+            }
+            if slot.acked || slot.lost || slot.last_sent > newest_sent {
+                continue;
+            }
+            let due = slot.last_sent + wait;
+            if now >= due {
+                slot.lost = true;
+                lost += 1;
+                lost_from.get_or_insert(seq);
+            } else {
+                recheck = Some(recheck.map_or(due, |r| r.min(due)));
+            }
+        }
+        if let Some(due) = recheck {
+            self.note_timer(due);
+        }
+        self.lost_waiting += lost as usize;
+        if let Some(seq) = lost_from {
+            self.congestion_event(seq, false);
+        }
+        lost
+    }
+
+    /// Reacts to loss once per window: shrinks the congestion window by `DECREASE_FACTOR`. A timeout with nothing
+    /// acknowledged since the previous one means the path has gone quiet: the window drops to the minimum and
+    /// the retransmission timeout backs off.
+    fn congestion_event(&mut self, lost_seq: Seq, timeout: bool) {
+        let silent = timeout && !std::mem::replace(&mut self.acked_since_timeout, false);
+        if silent {
+            self.ssthresh = (self.cwnd * DECREASE_FACTOR).max(MIN_WINDOW);
+            self.cwnd = MIN_WINDOW;
+            self.recovery_until = self.next_seq;
+            self.rtt.back_off();
+        } else if !lost_seq.is_before(self.recovery_until) {
+            self.ssthresh = (self.cwnd * DECREASE_FACTOR).max(MIN_WINDOW);
+            self.cwnd = self.ssthresh;
+            self.recovery_until = self.next_seq;
+        }
+    }
+
+    /// Presumes lost every datagram whose retransmission timeout, or reordering allowance, has passed.
+    /// Returns how many.
+    pub fn on_timeout(&mut self, now: Micros) -> u32 {
+        if self.earliest_timer_due.is_none_or(|due| now < due) {
+            return 0;
+        }
+        self.earliest_timer_due = None;
+        let reordered = self.detect_reordering_loss(now);
+        let rto = self.rtt.rto_us();
+        let mut lost = 0;
+        let mut earliest: Option<Micros> = None;
+        let mut first_lost = None;
+        for (i, slot) in self.in_flight.iter_mut().enumerate() {
+            if slot.acked || slot.lost {
+                continue;
+            }
+            let due = slot.last_sent + rto;
+            if now >= due {
+                slot.lost = true;
+                lost += 1;
+                first_lost.get_or_insert(i);
+            } else {
+                earliest = Some(earliest.map_or(due, |e| e.min(due)));
+            }
+        }
+        self.lost_waiting += lost as usize;
+        if let Some(due) = earliest {
+            self.note_timer(due);
+        }
+        if let Some(i) = first_lost {
+            let seq = self.oldest.plus(i as u32);
+            self.congestion_event(seq, true);
+        }
+        lost + reordered
+    }
+
+    /// When `on_timeout` should next run: the earliest retransmission timeout or reordering re-check.
+    pub fn timeout_due(&self) -> Option<Micros> {
+        self.earliest_timer_due
+    }
+
+    /// The next fragment to send now, if the congestion window and the window limit allow one.
+    pub fn next_fragment(&mut self, now: Micros) -> Option<Outgoing> {
+        let flight = self.unacked - self.lost_waiting;
+        if flight as f64 >= self.cwnd.floor() {
+            return None;
+        }
+        let rto = self.rtt.rto_us();
+        if self.lost_waiting > 0 {
+            if let Some(i) = self.in_flight.iter().position(|s| s.lost && !s.acked) {
+                let slot = &mut self.in_flight[i];
+                slot.lost = false;
+                slot.transmissions += 1;
+                slot.last_sent = now;
+                let out = Outgoing {
+                    seq: self.oldest.plus(i as u32),
+                    message_len: slot.message_len,
+                    payload: slot.payload.clone(),
+                    retransmission: true,
+                };
+                self.lost_waiting -= 1;
+                self.retransmissions += 1;
+                self.note_timer(now + rto);
+                return Some(out);
+            }
+        }
+        if self.in_flight.len() >= self.max_window {
+            return None;
+        }
+        let (message_len, payload, is_last) = self.cut_fragment()?;
+        let seq = self.next_seq;
+        self.next_seq = seq.plus(1);
+        self.unacked += 1;
+        self.bytes_in_flight += payload.len();
+        self.in_flight.push_back(InFlight {
+            message_len,
+            payload: payload.clone(),
+            last_sent: now,
+            transmissions: 1,
+            acked: false,
+            lost: false,
+            last_of_message: is_last,
+        });
+        self.note_timer(now + rto);
+        Some(Outgoing {
+            seq,
+            message_len,
+            payload,
+            retransmission: false,
+        })
+    }
+
+    fn note_timer(&mut self, due: Micros) {
+        self.earliest_timer_due = Some(self.earliest_timer_due.map_or(due, |e| e.min(due)));
+    }
+
+    /// Cuts the next fragment off the current message: (message length if first, payload, is last).
+    fn cut_fragment(&mut self) -> Option<(Option<u32>, Bytes, bool)> {
+        if self.current.is_none() {
+            self.current = Some((self.queue.pop_front()?, 0));
+        }
+        let (message, offset) = self.current.as_mut()?;
+        let first = *offset == 0;
+        let room =
+            self.mtu - HEADER_LEN - DATA_PREFIX_LEN - if first { FIRST_FRAGMENT_EXTRA } else { 0 };
+        let end = (*offset + room).min(message.len());
+        let payload = message.slice(*offset..end);
+        let message_len = first.then_some(message.len() as u32);
+        *offset = end;
+        let is_last = end == message.len();
+        if is_last {
+            self.current = None;
+        }
+        Some((message_len, payload, is_last))
+    }
+}

@@ -1,0 +1,416 @@
+//! Two reliable connections talking through two simulated links on a virtual clock.
+
+use bytes::Bytes;
+use peerkit_core::link::{JitterDistribution, LinkConfig, LinkModel, Micros};
+use peerkit_core::reliable::{Connection, ReliableConfig, ReliableError, Status};
+use peerkit_core::rng::Rng;
+use proptest::prelude::*;
+
+/// Endpoints `a` and `b`, links `a -> b` and `b -> a`, and a clock that jumps to the next event.
+struct Pair {
+    now: Micros,
+    a: Connection,
+    b: Connection,
+    a_to_b: LinkModel,
+    b_to_a: LinkModel,
+    buf: Vec<u8>,
+}
+
+impl Pair {
+    fn new(config: ReliableConfig, link: LinkConfig, seed: u64) -> Self {
+        Self {
+            now: 0,
+            a: Connection::new(config.clone(), 0),
+            b: Connection::new(config, 0),
+            a_to_b: LinkModel::new(link.clone(), seed),
+            b_to_a: LinkModel::new(link, seed ^ 0xABCD),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Runs everything due at `now`: timers, datagrams in flight, transmissions.
+    fn drive(&mut self) {
+        let now = self.now;
+        self.a.handle_timeout(now);
+        self.b.handle_timeout(now);
+        while let Some(d) = self.a_to_b.poll(now) {
+            self.b.handle_datagram(now, &d);
+        }
+        while let Some(d) = self.b_to_a.poll(now) {
+            self.a.handle_datagram(now, &d);
+        }
+        while self.a.poll_transmit(now, &mut self.buf) {
+            self.a_to_b.send(now, Bytes::copy_from_slice(&self.buf));
+        }
+        while self.b.poll_transmit(now, &mut self.buf) {
+            self.b_to_a.send(now, Bytes::copy_from_slice(&self.buf));
+        }
+    }
+
+    /// Drives, then moves the clock to the next event (at least 1 us later).
+    fn step(&mut self) {
+        self.drive();
+        let next = [
+            self.a.poll_timeout(),
+            self.b.poll_timeout(),
+            self.a_to_b.next_due(),
+            self.b_to_a.next_due(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        self.now = next.unwrap_or(self.now + 1_000).max(self.now + 1);
+    }
+
+    fn set_links(&mut self, link: LinkConfig) {
+        self.a_to_b.set_config(link.clone());
+        self.b_to_a.set_config(link);
+    }
+}
+
+/// Message `i` of a test stream: a log-uniform size from 1 B to `max`, and bytes derived from `i` and `seed`.
+fn message(seed: u64, i: u64, max: usize) -> Vec<u8> {
+    let mut rng = Rng::new(seed.wrapping_mul(0x9E37_79B9).wrapping_add(i));
+    let size = ((max as f64).ln() * rng.unit())
+        .exp()
+        .floor()
+        .clamp(1.0, max as f64) as usize;
+    let mut bytes = vec![0u8; size];
+    for chunk in bytes.chunks_mut(8) {
+        let word = rng.next_u64().to_le_bytes();
+        chunk.copy_from_slice(&word[..chunk.len()]);
+    }
+    bytes
+}
+
+/// Sends `count` messages a -> b and checks each arrives once, in order, byte-identical. Returns the pair.
+fn stream(count: u64, max_size: usize, link: LinkConfig, seed: u64) -> Pair {
+    let config = ReliableConfig {
+        max_message_size: max_size,
+        ..ReliableConfig::default()
+    };
+    let mut pair = Pair::new(config, link, seed);
+    let mut next_to_send = 0u64;
+    let mut next_expected = 0u64;
+    let mut pending: Option<Vec<u8>> = None;
+    let mut steps = 0u64;
+    while next_expected < count {
+        steps += 1;
+        assert!(
+            steps < 50_000_000,
+            "drive loop bound hit at message {next_expected}"
+        );
+        while next_to_send < count {
+            let m = pending
+                .take()
+                .unwrap_or_else(|| message(seed, next_to_send, max_size));
+            match pair.a.send(Bytes::from(m.clone())) {
+                Ok(()) => next_to_send += 1,
+                Err(ReliableError::Busy { .. }) => {
+                    pending = Some(m);
+                    break;
+                }
+                Err(e) => panic!("send failed: {e}"),
+            }
+        }
+        pair.step();
+        while let Some(got) = pair.b.recv() {
+            let expected = message(seed, next_expected, max_size);
+            assert!(
+                got[..] == expected[..],
+                "message {next_expected} differs ({} vs {} bytes)",
+                got.len(),
+                expected.len()
+            );
+            next_expected += 1;
+        }
+        assert_ne!(
+            pair.a.status(),
+            Status::Failed,
+            "a failed: {:?}",
+            pair.a.error()
+        );
+        assert_ne!(
+            pair.b.status(),
+            Status::Failed,
+            "b failed: {:?}",
+            pair.b.error()
+        );
+    }
+    assert_eq!(pair.b.recv(), None, "nothing beyond the stream");
+    pair
+}
+
+fn hostile(loss: f64) -> LinkConfig {
+    LinkConfig {
+        latency_ms: 20.0,
+        jitter_ms: 15.0,
+        jitter_distribution: JitterDistribution::Normal,
+        jitter_may_reorder: true,
+        loss,
+        duplicate: 0.05,
+        corrupt: 0.01,
+        ..LinkConfig::default()
+    }
+}
+
+const MESSAGES: u64 = 10_000;
+const MAX_SIZE: usize = 256 * 1024;
+
+#[test]
+fn ten_thousand_messages_over_a_clean_link() {
+    let pair = stream(MESSAGES, MAX_SIZE, LinkConfig::default(), 1);
+    assert_eq!(pair.a.stats().retransmissions, 0);
+}
+
+#[test]
+fn ten_thousand_messages_with_reordering_duplication_and_corruption() {
+    let pair = stream(MESSAGES, MAX_SIZE, hostile(0.0), 2);
+    let stats = pair.b.stats();
+    assert!(
+        stats.dropped_duplicate > 0 && stats.dropped_corrupt > 0,
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn ten_thousand_messages_at_ten_percent_loss() {
+    let pair = stream(MESSAGES, MAX_SIZE, hostile(0.10), 3);
+    assert!(pair.a.stats().retransmissions > 0);
+}
+
+#[test]
+fn ten_thousand_messages_at_thirty_percent_loss() {
+    let pair = stream(MESSAGES, MAX_SIZE, hostile(0.30), 4);
+    let stats = pair.a.stats();
+    assert!(stats.retransmissions > 0);
+    assert!(
+        stats.srtt_us > 30_000,
+        "the RTT estimate sees the 2 x 20 ms latency: {stats:?}"
+    );
+}
+
+#[test]
+fn sequence_numbers_wrap_around_mid_stream() {
+    let config = ReliableConfig {
+        first_seq: u32::MAX - 500,
+        ..ReliableConfig::default()
+    };
+    let mut pair = Pair::new(config, hostile(0.1), 5);
+    for i in 0..2000u32 {
+        pair.a.send(Bytes::from(i.to_le_bytes().to_vec())).unwrap();
+    }
+    let mut got = Vec::new();
+    for _ in 0..1_000_000 {
+        pair.step();
+        while let Some(m) = pair.b.recv() {
+            got.push(u32::from_le_bytes(m[..].try_into().unwrap()));
+        }
+        if got.len() == 2000 {
+            break;
+        }
+    }
+    assert_eq!(got, (0..2000).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_cut_link_fails_within_the_timeout() {
+    let timeout_us = 2_000_000;
+    let config = ReliableConfig {
+        timeout_us,
+        ..ReliableConfig::default()
+    };
+    let mut pair = Pair::new(config, hostile(0.0), 6);
+    pair.a.send(Bytes::from_static(b"before")).unwrap();
+    while pair.b.recv().is_none() {
+        pair.step();
+    }
+    let cut_at = pair.now;
+    pair.set_links(LinkConfig {
+        link_up: false,
+        ..LinkConfig::default()
+    });
+    pair.a.send(Bytes::from_static(b"never")).unwrap();
+    let mut steps = 0;
+    while pair.a.status() != Status::Failed || pair.b.status() != Status::Failed {
+        pair.step();
+        steps += 1;
+        assert!(steps < 100_000);
+    }
+    assert!(
+        pair.now - cut_at <= timeout_us + 1,
+        "failed {} us after the cut",
+        pair.now - cut_at
+    );
+    assert_eq!(pair.a.error(), Some(&ReliableError::TimedOut { ms: 2000 }));
+    assert!(matches!(
+        pair.a.send(Bytes::from_static(b"x")),
+        Err(ReliableError::NotOpen(Status::Failed))
+    ));
+}
+
+#[test]
+fn an_idle_connection_stays_up_on_keepalives() {
+    let config = ReliableConfig {
+        timeout_us: 1_000_000,
+        ..ReliableConfig::default()
+    };
+    let mut pair = Pair::new(config, hostile(0.1), 7);
+    while pair.now < 30_000_000 {
+        pair.step();
+    }
+    assert_eq!(pair.a.status(), Status::Connected);
+    assert_eq!(pair.b.status(), Status::Connected);
+}
+
+#[test]
+fn close_reaches_the_peer_and_keeps_received_messages() {
+    let mut pair = Pair::new(ReliableConfig::default(), LinkConfig::default(), 8);
+    pair.a.send(Bytes::from_static(b"last words")).unwrap();
+    for _ in 0..100 {
+        pair.step();
+        if pair.a.stats().messages_pending == 0 {
+            break;
+        }
+    }
+    pair.a.close();
+    for _ in 0..100 {
+        pair.step();
+    }
+    assert_eq!(pair.a.status(), Status::Closed);
+    assert_eq!(pair.b.status(), Status::Closed);
+    assert_eq!(pair.b.error(), Some(&ReliableError::PeerClosed));
+    assert_eq!(pair.b.recv().as_deref(), Some(&b"last words"[..]));
+}
+
+#[test]
+fn another_protocol_version_fails_the_connection_with_a_clear_error() {
+    let mut conn = Connection::new(ReliableConfig::default(), 0);
+    let mut buf = Vec::new();
+    let mut other = Connection::new(ReliableConfig::default(), 0);
+    assert!(
+        other.poll_transmit(2_000_000, &mut buf),
+        "a keepalive is due"
+    );
+    buf[2] = 9; // version
+                // Re-seal so the checksum is valid: this is a well-formed datagram of another version.
+    let crc = {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&buf[..4]);
+        h.update(&[0; 4]);
+        h.update(&buf[8..]);
+        h.finalize()
+    };
+    buf[4..8].copy_from_slice(&crc.to_le_bytes());
+    conn.handle_datagram(1, &buf);
+    assert_eq!(conn.status(), Status::Failed);
+    assert_eq!(
+        conn.error(),
+        Some(&ReliableError::VersionMismatch { theirs: 9, ours: 1 })
+    );
+    assert_eq!(
+        conn.error().unwrap().to_string(),
+        "the peer speaks protocol version 9; this peer speaks version 1"
+    );
+}
+
+#[test]
+fn a_full_send_buffer_refuses_whole_messages() {
+    let config = ReliableConfig {
+        max_message_size: 1000,
+        send_buffer_bytes: 3000,
+        ..ReliableConfig::default()
+    };
+    let mut conn = Connection::new(config, 0);
+    for _ in 0..3 {
+        conn.send(Bytes::from(vec![0; 1000])).unwrap();
+    }
+    assert_eq!(
+        conn.send(Bytes::from(vec![0; 1])),
+        Err(ReliableError::Busy {
+            pending: 3000,
+            limit: 3000
+        })
+    );
+    assert_eq!(
+        conn.send(Bytes::from(vec![0; 1001])),
+        Err(ReliableError::MessageTooLarge {
+            size: 1001,
+            max: 1000
+        })
+    );
+    assert_eq!(conn.stats().messages_sent, 3);
+}
+
+#[test]
+fn a_slow_link_is_not_flooded() {
+    // 100 kB/s with a 50-packet queue: congestion control must keep overflow drops a small share.
+    let link = LinkConfig {
+        latency_ms: 10.0,
+        bandwidth_bytes_per_second: 100_000,
+        queue_limit: 50,
+        ..LinkConfig::default()
+    };
+    let pair = stream(300, 16 * 1024, link, 9);
+    let a_to_b = pair.a_to_b.stats();
+    let share = a_to_b.dropped_overflow as f64 / a_to_b.packets_in as f64;
+    assert!(
+        share < 0.10,
+        "overflow drops {share:.3} of datagrams: {a_to_b:?}"
+    );
+}
+
+/// Random garbage and forged datagrams: never a panic, never a delivered message.
+#[test]
+fn garbage_never_panics_nor_delivers() {
+    let mut conn = Connection::new(ReliableConfig::default(), 0);
+    let mut rng = Rng::new(10);
+    for i in 0..200_000u64 {
+        let len = rng.below(80) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+        if len >= 2 && i % 2 == 0 {
+            bytes[..2].copy_from_slice(b"PK");
+        }
+        conn.handle_datagram(i, &bytes);
+    }
+    assert_eq!(conn.recv(), None);
+    assert!(conn.stats().dropped_corrupt + conn.stats().dropped_invalid > 0);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// Any messages, any MTU, any reordering/duplication/loss pattern: the same messages come out, in order.
+    #[test]
+    fn fragmentation_and_reassembly_preserve_every_message(
+        sizes in proptest::collection::vec(0usize..6000, 1..40),
+        mtu in 64usize..1500,
+        seed in any::<u64>(),
+        loss in 0.0f64..0.3,
+    ) {
+        let config = ReliableConfig { mtu, max_message_size: 8192, ..ReliableConfig::default() };
+        let link = LinkConfig {
+            latency_ms: 5.0, jitter_ms: 5.0, jitter_may_reorder: true, loss, duplicate: 0.1, reorder: 0.1,
+            ..LinkConfig::default()
+        };
+        let mut pair = Pair::new(config, link, seed);
+        let messages: Vec<Vec<u8>> = sizes.iter().enumerate()
+            .map(|(i, size)| (0..*size).map(|j| (i * 31 + j) as u8).collect()).collect();
+        for m in &messages {
+            pair.a.send(Bytes::from(m.clone())).unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..2_000_000 {
+            pair.step();
+            while let Some(m) = pair.b.recv() {
+                got.push(m.to_vec());
+            }
+            if got.len() >= messages.len() {
+                break;
+            }
+        }
+        prop_assert_eq!(got, messages);
+        // Every fragment respected the MTU.
+        prop_assert!(pair.a_to_b.stats().bytes_in <= pair.a_to_b.stats().packets_in * mtu as u64);
+    }
+}
