@@ -3,6 +3,7 @@
 use godot::global::Error;
 use peerkit_core::link::LinkConfigError;
 use peerkit_core::pair::PairError;
+use peerkit_core::reliable::ReliableError;
 
 /// A core error that maps to a Godot `Error` code.
 pub(crate) trait GodotErrorCode {
@@ -26,5 +27,23 @@ impl GodotErrorCode for PairError {
 impl GodotErrorCode for LinkConfigError {
     fn error_code(&self) -> Error {
         Error::ERR_INVALID_PARAMETER
+    }
+}
+
+impl GodotErrorCode for ReliableError {
+    fn error_code(&self) -> Error {
+        match self {
+            ReliableError::MessageTooLarge { .. } | ReliableError::InvalidSetting { .. } => {
+                Error::ERR_INVALID_PARAMETER
+            }
+            ReliableError::Busy { .. } => Error::ERR_BUSY,
+            ReliableError::TimedOut { .. } => Error::ERR_TIMEOUT,
+            ReliableError::NotOpen(_)
+            | ReliableError::VersionMismatch { .. }
+            | ReliableError::PeerMessageTooLarge { .. }
+            | ReliableError::ProtocolViolation(_)
+            | ReliableError::PeerClosed
+            | ReliableError::Transport(_) => Error::ERR_CONNECTION_ERROR,
+        }
     }
 }

@@ -3,7 +3,6 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use bytes::Bytes;
 use godot::builtin::VariantType;
@@ -13,46 +12,15 @@ use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use peerkit_core::link::{LinkConfig, LinkConfigError, LinkModel, LinkStats, SettingValue};
 
+use super::clock::Clock;
 use super::error::GodotErrorCode;
 use super::ffi;
+use super::wrapping::wraps;
 
 /// The packet size reported when the inner peer does not tell its own: 16 MiB.
 const UNKNOWN_INNER_MAX_PACKET_SIZE: i64 = 16 * 1024 * 1024;
 /// Seed of the inbound model is the user's seed mixed with this, so the two directions draw different streams.
 const INBOUND_SEED_MIX: u64 = 0x5851_F42D_4C95_7F2D;
-
-/// Where the conditioner reads time from.
-#[derive(Debug, Clone, Copy)]
-enum Clock {
-    /// Monotonic real time: `offset_us` plus the time elapsed since `origin`.
-    Real { origin: Instant, offset_us: u64 },
-    /// Time that moves only through `advance()`.
-    Manual { now_us: u64 },
-}
-
-impl Clock {
-    fn now_us(&self) -> u64 {
-        match self {
-            Clock::Real { origin, offset_us } => offset_us + origin.elapsed().as_micros() as u64,
-            Clock::Manual { now_us } => *now_us,
-        }
-    }
-
-    /// Switches kind. Real time continues from the manual clock's time; the manual clock starts at 0.
-    /// Returns the old clock's time and the new clock's, for moving queued packets across.
-    fn switch(&mut self, manual: bool) -> (u64, u64) {
-        let now_us = self.now_us();
-        *self = if manual {
-            Clock::Manual { now_us: 0 }
-        } else {
-            Clock::Real {
-                origin: Instant::now(),
-                offset_us: now_us,
-            }
-        };
-        (now_us, self.now_us())
-    }
-}
 
 /// Everything `poll` touches, behind a `RefCell` because Godot calls `get_available_packet_count` through `&self`.
 struct Link {
@@ -162,10 +130,7 @@ impl IPacketPeerExtension for LinkConditioner {
                 inner: None,
                 outbound: LinkModel::new(LinkConfig::default(), 0),
                 inbound: LinkModel::new(LinkConfig::default(), INBOUND_SEED_MIX),
-                clock: Clock::Real {
-                    origin: Instant::now(),
-                    offset_us: 0,
-                },
+                clock: Clock::real(),
                 ready: VecDeque::new(),
                 inner_refused: 0,
                 last_inner_error: Error::OK,
@@ -269,11 +234,11 @@ impl LinkConditioner {
     /// Returns the wrapped peer, or [code]null[/code].
     #[func]
     fn get_inner(&self) -> Option<Gd<PacketPeer>> {
-        self.link.borrow().inner.clone()
+        self.inner_peer()
     }
 
     /// Sets the wrapped peer. Refused (with an error, leaving [member inner] unchanged) when [param peer] is this
-    /// conditioner or wraps it, directly or through other LinkConditioners.
+    /// conditioner or wraps it, directly or through other peerkit peers.
     #[func]
     fn set_inner(&mut self, peer: Option<Gd<PacketPeer>>) {
         if let Some(candidate) = &peer {
@@ -290,14 +255,14 @@ impl LinkConditioner {
     /// Returns [member use_manual_clock].
     #[func]
     fn is_using_manual_clock(&self) -> bool {
-        matches!(self.link.borrow().clock, Clock::Manual { .. })
+        self.link.borrow().clock.is_manual()
     }
 
     /// Sets [member use_manual_clock].
     #[func]
     fn set_use_manual_clock(&mut self, manual: bool) {
         let link = self.link.get_mut();
-        if manual == matches!(link.clock, Clock::Manual { .. }) {
+        if manual == link.clock.is_manual() {
             return;
         }
         let (from, to) = link.clock.switch(manual);
@@ -441,17 +406,10 @@ impl LinkConditioner {
     /// then polls. Without it, or with a negative or non-finite [param msec], pushes an error and does nothing.
     #[func]
     fn advance(&mut self, msec: f64) {
-        if !(msec.is_finite() && msec >= 0.0) {
-            godot_error!("LinkConditioner.advance: msec must be a finite number >= 0, got {msec}");
-            return;
-        }
         let link = self.link.get_mut();
-        match &mut link.clock {
-            Clock::Manual { now_us } => *now_us += (msec * 1000.0).round() as u64,
-            Clock::Real { .. } => {
-                godot_error!("LinkConditioner.advance: the clock is real time; set use_manual_clock = true first");
-                return;
-            }
+        if let Err(why) = link.clock.advance(msec) {
+            godot_error!("LinkConditioner.advance({msec}): {why}");
+            return;
         }
         link.poll();
     }
@@ -503,26 +461,6 @@ impl LinkConditioner {
     }
 }
 
-/// True when `peer` is the object `target`, or wraps it through a chain of LinkConditioners.
-fn wraps(peer: &Gd<PacketPeer>, target: InstanceId) -> bool {
-    let mut current = peer.clone();
-    // Bounded: a chain longer than this is treated as a cycle rather than walked forever.
-    for _ in 0..1024 {
-        if current.instance_id() == target {
-            return true;
-        }
-        let Ok(conditioner) = current.try_cast::<LinkConditioner>() else {
-            return false;
-        };
-        let next = conditioner.bind().link.borrow().inner.clone();
-        match next {
-            Some(next) => current = next,
-            None => return false,
-        }
-    }
-    true
-}
-
 fn directions(method: &str, direction: i64) -> Option<(bool, bool)> {
     match direction {
         LinkConditioner::OUTBOUND => Some((true, false)),
@@ -551,6 +489,13 @@ fn models(link: &mut Link, (outbound, inbound): (bool, bool)) -> Vec<(&mut LinkM
 fn report(method: &str, error: &LinkConfigError) -> Error {
     godot_error!("LinkConditioner.{method}: {error}");
     error.error_code()
+}
+
+impl LinkConditioner {
+    /// The wrapped peer, for the wrapping-cycle check.
+    pub(crate) fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
+        self.link.borrow().inner.clone()
+    }
 }
 
 /// Reads a settings Dictionary into (name, value) pairs; the core validates names and ranges.

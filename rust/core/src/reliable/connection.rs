@@ -94,6 +94,11 @@ impl Connection {
         }
     }
 
+    /// Fails the connection because the transport underneath cannot carry its datagrams.
+    pub fn fail_transport(&mut self, reason: String) {
+        self.fail(ReliableError::Transport(reason));
+    }
+
     /// Whether a message of `len` bytes would be accepted now (the checks `send` makes).
     pub fn check_send(&self, len: usize) -> Result<(), ReliableError> {
         if !self.is_open() {

@@ -87,6 +87,9 @@ pub enum ReliableError {
     /// The peer closed the connection.
     #[error("the peer closed the connection")]
     PeerClosed,
+    /// The transport underneath refused datagrams for good (closed, or too small for the MTU).
+    #[error("the transport failed: {0}")]
+    Transport(String),
     /// A setting is out of range; nothing changed.
     #[error("{name} must be between {min} and {max}, got {value}")]
     InvalidSetting {

@@ -1,0 +1,257 @@
+## ReliablePacketPeer against the real class: over LinkConditioner + LocalPacketPeer with the manual clock,
+## and over PacketPeerUDP on loopback with the real clock.
+extends "res://tests/suite.gd"
+
+const MIB := 1024 * 1024
+
+var _udp: Array[PacketPeerUDP] = []
+var _failures_seen: Array[String] = []
+
+
+func after_each() -> void:
+	for peer in _udp:
+		peer.close()
+
+
+# Two reliable peers over two conditioners over a LocalPacketPeer pair, all on manual clocks.
+# Returns {"a", "b", "link_a", "link_b", "all"}.
+func _lossy_setup(settings: Dictionary) -> Dictionary:
+	var ends := LocalPacketPeer.create_pair(8192)
+	var setup := {}
+	for side in ["a", "b"]:
+		var link := LinkConditioner.new()
+		link.inner = ends[0] if side == "a" else ends[1]
+		link.use_manual_clock = true
+		link.seed = 11 if side == "a" else 12
+		link.configure(settings, LinkConditioner.OUTBOUND)
+		var reliable := ReliablePacketPeer.new()
+		reliable.use_manual_clock = true
+		reliable.inner = link
+		setup[side] = reliable
+		setup["link_" + side] = link
+	setup["all"] = [setup["link_a"], setup["link_b"], setup["a"], setup["b"]]
+	return setup
+
+
+func _tick(peers: Array, msec: float) -> void:
+	for peer in peers:
+		peer.advance(msec)
+
+
+func _varied_value(i: int) -> Variant:
+	match i % 8:
+		0: return i
+		1: return "message %d ✓" % i
+		2: return {"i": i, "pos": Vector2(i, -i), "tags": ["a", "b"]}
+		3: return [i, float(i) / 3.0, null, true]
+		4: return PackedByteArray([i & 0xFF, (i >> 8) & 0xFF])
+		5: return Vector3i(i, i * 2, i * 3)
+		6: return Color(0.25, 0.5, float(i % 4) / 4.0)
+		_: return PackedInt64Array([i, -i, 9223372036854775807])
+
+
+func test_a_thousand_values_arrive_in_order_over_twenty_percent_loss() -> void:
+	var setup := _lossy_setup({"loss": 0.2, "latency_ms": 10, "jitter_ms": 5})
+	var a: ReliablePacketPeer = setup["a"]
+	var b: ReliablePacketPeer = setup["b"]
+	for i in 1000:
+		assert_ok(a.put_var(_varied_value(i)), "put %d" % i)
+	var received := []
+	for step in 20000:
+		_tick(setup["all"], 5)
+		while b.get_available_packet_count() > 0:
+			received.append(b.get_var())
+		if received.size() >= 1000:
+			break
+	assert_eq(received.size(), 1000, "all delivered")
+	var wrong := 0
+	for i in mini(received.size(), 1000):
+		if not _same(received[i], _varied_value(i)):
+			wrong += 1
+	assert_eq(wrong, 0, "every value intact and in order")
+	var stats: Dictionary = a.get_stats()
+	assert_true(stats["retransmissions"] > 0, "20% loss needed retransmissions")
+	assert_eq(stats["messages_sent"], 1000)
+	assert_eq(b.get_stats()["messages_received"], 1000)
+	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_CONNECTED)
+	assert_true(setup["link_a"].get_stats()["outbound"]["dropped_loss"] > 0, "the link really lost packets")
+
+
+func test_a_one_mib_message_arrives_intact_over_loss() -> void:
+	var setup := _lossy_setup({"loss": 0.2, "latency_ms": 10})
+	var a: ReliablePacketPeer = setup["a"]
+	var b: ReliablePacketPeer = setup["b"]
+	var big := PackedByteArray()
+	big.resize(MIB)
+	for i in MIB:
+		big[i] = (i * 7 + (i >> 11)) & 0xFF
+	assert_ok(a.put_packet(big))
+	var got := PackedByteArray()
+	for step in 20000:
+		_tick(setup["all"], 5)
+		if b.get_available_packet_count() > 0:
+			got = b.get_packet()
+			break
+	assert_eq(got.size(), MIB)
+	assert_true(got == big, "1 MiB byte-identical")
+	assert_eq(b.get_max_packet_size(), MIB, "get_max_packet_size is max_message_size")
+
+
+func test_values_and_a_large_message_over_packet_peer_udp_with_the_real_clock() -> void:
+	var udp_a := PacketPeerUDP.new()
+	var udp_b := PacketPeerUDP.new()
+	_udp.append_array([udp_a, udp_b])
+	assert_ok(udp_a.bind(0, "127.0.0.1"))
+	assert_ok(udp_b.bind(0, "127.0.0.1"))
+	udp_a.set_dest_address("127.0.0.1", udp_b.get_local_port())
+	udp_b.set_dest_address("127.0.0.1", udp_a.get_local_port())
+	var a := ReliablePacketPeer.new()
+	var b := ReliablePacketPeer.new()
+	a.inner = udp_a
+	b.inner = udp_b
+	var big := PackedByteArray()
+	big.resize(256 * 1024)
+	for i in big.size():
+		big[i] = (i * 13) & 0xFF
+	for i in 300:
+		assert_ok(a.put_var(_varied_value(i)))
+	assert_ok(a.put_packet(big))
+	var received := []
+	var got_big := PackedByteArray()
+	var deadline := Time.get_ticks_msec() + 15000
+	while Time.get_ticks_msec() < deadline and got_big.is_empty():
+		a.poll()
+		while b.get_available_packet_count() > 0:
+			if received.size() < 300:
+				received.append(b.get_var())
+			else:
+				got_big = b.get_packet()
+		OS.delay_usec(200)
+	assert_eq(received.size(), 300)
+	var wrong := 0
+	for i in received.size():
+		if not _same(received[i], _varied_value(i)):
+			wrong += 1
+	assert_eq(wrong, 0, "in order and intact")
+	assert_true(got_big == big, "256 KiB message intact")
+	assert_eq(b.get_status(), ReliablePacketPeer.STATUS_CONNECTED)
+	assert_true(a.get_stats()["rtt_ms"] >= 0.0)
+
+
+func test_status_moves_from_connecting_to_connected_to_closed() -> void:
+	var setup := _lossy_setup({})
+	var a: ReliablePacketPeer = setup["a"]
+	var b: ReliablePacketPeer = setup["b"]
+	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_CONNECTING)
+	a.put_var("hello")
+	_tick(setup["all"], 5)
+	assert_eq(b.get_var(), "hello")
+	_tick(setup["all"], 5)
+	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_CONNECTED)
+	assert_eq(b.get_status(), ReliablePacketPeer.STATUS_CONNECTED)
+	a.close()
+	_tick(setup["all"], 5)
+	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_CLOSED)
+	assert_eq(b.get_status(), ReliablePacketPeer.STATUS_CLOSED)
+	assert_eq(b.get_error_message(), "the peer closed the connection")
+	assert_error(a.put_var("too late"), ERR_CONNECTION_ERROR)
+
+
+func test_a_cut_link_fails_within_the_timeout_and_says_so() -> void:
+	var setup := _lossy_setup({})
+	var a: ReliablePacketPeer = setup["a"]
+	var b: ReliablePacketPeer = setup["b"]
+	a.timeout_ms = 500
+	b.timeout_ms = 500
+	a.connection_failed.connect(func(message: String): _failures_seen.append(message))
+	a.put_var(1)
+	_tick(setup["all"], 5)
+	assert_eq(b.get_var(), 1)
+	setup["link_a"].link_up = false
+	setup["link_b"].link_up = false
+	a.put_var(2)
+	var failed_after := -1.0
+	for step in 200:
+		_tick(setup["all"], 5)
+		if a.get_status() == ReliablePacketPeer.STATUS_FAILED:
+			failed_after = (step + 1) * 5.0
+			break
+	assert_between(failed_after, 400.0, 500.0, "failed within timeout_ms of the cut")
+	assert_eq(a.get_error_message(), "no datagram from the peer for 500 ms (timeout_ms)")
+	assert_error(a.put_var(3), ERR_CONNECTION_ERROR)
+	assert_error_logged("connection failed: no datagram from the peer for 500 ms")
+	await Engine.get_main_loop().process_frame
+	assert_eq(_failures_seen, ["no datagram from the peer for 500 ms (timeout_ms)"], "connection_failed emitted once")
+
+
+func test_a_full_send_buffer_returns_busy_and_queues_nothing() -> void:
+	var setup := _lossy_setup({"link_up": false})
+	var a: ReliablePacketPeer = setup["a"]
+	var chunk := PackedByteArray()
+	chunk.resize(MIB)
+	var accepted := 0
+	var err := OK
+	while err == OK and accepted < 100:
+		err = a.put_packet(chunk)
+		if err == OK:
+			accepted += 1
+	assert_error(err, ERR_BUSY)
+	assert_eq(accepted, 4, "the 4 MiB send buffer holds four 1 MiB messages")
+	assert_eq(a.get_stats()["messages_sent"], 4, "the refused message was not queued")
+	assert_eq(a.get_stats()["messages_pending"], 4)
+
+
+func test_oversize_messages_and_bad_settings_are_refused() -> void:
+	var peer := ReliablePacketPeer.new()
+	var ends := LocalPacketPeer.create_pair()
+	peer.inner = ends[0]
+	peer.max_message_size = 1000
+	var big := PackedByteArray()
+	big.resize(1001)
+	assert_error(peer.put_packet(big), ERR_INVALID_PARAMETER)
+	assert_error_logged("message of 1001 bytes is larger than max_message_size (1000 bytes)")
+	peer.mtu = 10
+	assert_eq(peer.mtu, 1200, "mtu unchanged")
+	assert_error_logged("mtu must be between 64 and 65507, got 10")
+	peer.max_message_size = 0
+	peer.max_message_size = 16 * MIB + 1
+	assert_eq(peer.max_message_size, 1000)
+	peer.timeout_ms = -1
+	assert_eq(peer.timeout_ms, 10000)
+	peer.advance(5)
+	assert_error_logged("set use_manual_clock = true first")
+
+
+func test_without_inner_peer_everything_is_unconfigured() -> void:
+	var lone := ReliablePacketPeer.new()
+	assert_error(lone.put_var(1), ERR_UNCONFIGURED)
+	assert_eq(lone.get_packet(), PackedByteArray())
+	assert_error(lone.get_packet_error(), ERR_UNCONFIGURED)
+	assert_eq(lone.get_available_packet_count(), 0)
+
+
+func test_wrapping_itself_directly_or_through_a_conditioner_is_refused() -> void:
+	var reliable := ReliablePacketPeer.new()
+	reliable.inner = reliable
+	assert_null(reliable.inner)
+	var link := LinkConditioner.new()
+	link.inner = reliable
+	reliable.inner = link
+	assert_null(reliable.inner, "reliable -> link -> reliable is a cycle")
+	assert_error_logged("cannot wrap itself")
+	link.inner = null
+
+
+func test_garbage_from_the_transport_is_dropped_and_counted() -> void:
+	var ends := LocalPacketPeer.create_pair()
+	var reliable := ReliablePacketPeer.new()
+	reliable.inner = ends[0]
+	ends[1].put_packet("not a peerkit datagram at all".to_utf8_buffer())
+	var almost := PackedByteArray([0x50, 0x4B, 1, 1])  # magic, version, DATA: then a wrong checksum
+	almost.resize(40)
+	ends[1].put_packet(almost)
+	assert_eq(reliable.get_available_packet_count(), 0)
+	var stats: Dictionary = reliable.get_stats()
+	assert_eq(stats["dropped_invalid"], 1)
+	assert_eq(stats["dropped_corrupt"], 1)
+	assert_eq(reliable.get_status(), ReliablePacketPeer.STATUS_CONNECTING, "garbage does not count as the peer")

@@ -1,0 +1,64 @@
+//! The time source of peers that simulate or schedule: real monotonic time, or a manual clock for tests.
+
+use std::time::Instant;
+
+use peerkit_core::link::Micros;
+
+/// Where a peer reads time from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Clock {
+    /// Monotonic real time: `offset_us` plus the time elapsed since `origin`.
+    Real { origin: Instant, offset_us: Micros },
+    /// Time that moves only through `advance`.
+    Manual { now_us: Micros },
+}
+
+impl Clock {
+    /// Real time, starting at 0 now.
+    pub(crate) fn real() -> Self {
+        Clock::Real {
+            origin: Instant::now(),
+            offset_us: 0,
+        }
+    }
+
+    pub(crate) fn now_us(&self) -> Micros {
+        match self {
+            Clock::Real { origin, offset_us } => offset_us + origin.elapsed().as_micros() as Micros,
+            Clock::Manual { now_us } => *now_us,
+        }
+    }
+
+    pub(crate) fn is_manual(&self) -> bool {
+        matches!(self, Clock::Manual { .. })
+    }
+
+    /// Switches kind. Real time continues from the manual clock's time; the manual clock starts at 0.
+    /// Returns the old clock's time and the new clock's, for moving what is scheduled across.
+    pub(crate) fn switch(&mut self, manual: bool) -> (Micros, Micros) {
+        let now_us = self.now_us();
+        *self = if manual {
+            Clock::Manual { now_us: 0 }
+        } else {
+            Clock::Real {
+                origin: Instant::now(),
+                offset_us: now_us,
+            }
+        };
+        (now_us, self.now_us())
+    }
+
+    /// Moves a manual clock forward by `msec`; refuses (with the reason) for real time or a bad amount.
+    pub(crate) fn advance(&mut self, msec: f64) -> Result<(), &'static str> {
+        if !(msec.is_finite() && msec >= 0.0) {
+            return Err("msec must be a finite number >= 0");
+        }
+        match self {
+            Clock::Manual { now_us } => {
+                *now_us += (msec * 1000.0).round() as Micros;
+                Ok(())
+            }
+            Clock::Real { .. } => Err("the clock is real time; set use_manual_clock = true first"),
+        }
+    }
+}
