@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
-# The headless demo: builds peerkit and runs the demo script in the bundled project.
+# The headless demos: builds peerkit and runs the demo scripts in the bundled project.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/demo.sh [--help]
+Usage: scripts/demo.sh [OPTIONS] [--help]
 
-Installs Godot 4.3+ if needed, builds the library, and runs the headless demos in godot-project/demo/:
+Installs Godot 4.3+ if needed, builds the library, and runs the headless demos in godot-project/demo/.
+
+Without options it runs all three:
   local_pair_demo.gd  two LocalPacketPeers exchange Variants and raw packets; prints what went through;
-  link_demo.gd        the same 60 Hz update stream over a clean link and over LinkConditioner presets,
-                      with the statistics side by side.
+  link_demo.gd        one 60 Hz update stream over a clean link and LinkConditioner presets, stats side by side;
+  reliable_demo.gd    the showcase: messages over ReliablePacketPeer -> LinkConditioner -> LocalPacketPeer
+                      in real time, with a progress line and a report (delivery, order, retransmissions,
+                      latency percentiles).
+With options, only the showcase runs, set by them:
+  --preset NAME     link preset each way: clean, wifi, 4g, 3g, lossy (default), satellite
+  --loss P          loss probability each way (0..1), on top of the preset
+  --latency MS      one-way latency, replacing the preset's
+  --jitter MS       jitter, replacing the preset's
+  --messages N      how many messages (default 1000)
+  --rate N          messages per second (default 500; 0 sends as fast as the congestion window allows)
+  --size BYTES      message size (default 200)
+  --seed N          seed of the simulated links (default 1)
+  --udp             run over two PacketPeerUDP sockets on 127.0.0.1 instead of a LocalPacketPeer pair
 USAGE
 }
 
-case "${1:-}" in
-  -h|--help) usage; exit 0 ;;
-  "") ;;
-  *) echo "demo.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
-esac
+for arg in "$@"; do
+  case "$arg" in
+    -h|--help) usage; exit 0 ;;
+  esac
+done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -25,10 +39,19 @@ godot=$(scripts/install-godot.sh)
 build_log=$(mktemp)
 trap 'rm -f "$build_log"' EXIT
 scripts/build.sh >"$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }
-for demo in local_pair_demo link_demo; do
-  "$godot" --headless --path godot-project -s "res://demo/$demo.gd" 2>&1 |
+
+run() {
+  local demo=$1
+  shift
+  "$godot" --headless --path godot-project -s "res://demo/$demo.gd" -- "$@" 2>&1 |
     grep -vE '^(Godot Engine v|Initialize godot-rust)' | sed '/./,$!d'
-  rc=${PIPESTATUS[0]}
+  local rc=${PIPESTATUS[0]}
   (( rc == 0 )) || exit "$rc"
   echo
-done
+}
+
+if (( $# == 0 )); then
+  run local_pair_demo
+  run link_demo
+fi
+run reliable_demo "$@"

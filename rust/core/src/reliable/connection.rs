@@ -179,7 +179,7 @@ impl Connection {
                 let Some(fragment) = decoded.fragment else {
                     return;
                 };
-                match self.receiver.receive(fragment) {
+                match self.receiver.receive(now, fragment) {
                     Ok(Arrival::New) => self.ack_pending = true,
                     Ok(Arrival::Duplicate) => {
                         self.stats.dropped_duplicate += 1;
@@ -233,7 +233,7 @@ impl Connection {
     pub fn poll_transmit(&mut self, now: Micros, buf: &mut Vec<u8>) -> bool {
         if self.close_datagrams_left > 0 {
             self.close_datagrams_left -= 1;
-            packet::encode_control(buf, Kind::Close, self.receiver.acks());
+            packet::encode_control(buf, Kind::Close, self.receiver.acks(now));
             return self.sent(now);
         }
         if !self.is_open() {
@@ -242,7 +242,7 @@ impl Connection {
         if let Some(out) = self.sender.next_fragment(now) {
             packet::encode_data(
                 buf,
-                self.receiver.acks(),
+                self.receiver.acks(now),
                 out.seq,
                 out.message_len,
                 &out.payload,
@@ -250,11 +250,11 @@ impl Connection {
             return self.sent(now);
         }
         if self.ack_pending {
-            packet::encode_control(buf, Kind::Ack, self.receiver.acks());
+            packet::encode_control(buf, Kind::Ack, self.receiver.acks(now));
             return self.sent(now);
         }
         if now.saturating_sub(self.last_sent) >= self.config.keepalive_us() {
-            packet::encode_control(buf, Kind::Ping, self.receiver.acks());
+            packet::encode_control(buf, Kind::Ping, self.receiver.acks(now));
             return self.sent(now);
         }
         false

@@ -1,6 +1,6 @@
 //! The wire format of ReliablePacketPeer datagrams (documented in docs/PROTOCOL.md), and its checks.
 //!
-//! Every datagram starts with the same 20-byte header; DATA datagrams follow it with a fragment of a message.
+//! Every datagram starts with the same 32-byte header; DATA datagrams follow it with a fragment of a message.
 //! All integers are little-endian. The CRC-32 (IEEE) covers the whole datagram with its own field set to zero.
 
 use bytes::{BufMut, Bytes};
@@ -12,7 +12,7 @@ pub const MAGIC: [u8; 2] = *b"PK";
 /// The protocol version this build speaks.
 pub const VERSION: u8 = 1;
 /// Size of the header every datagram starts with.
-pub const HEADER_LEN: usize = 20;
+pub const HEADER_LEN: usize = 32;
 /// Bytes a DATA datagram adds before its payload: sequence number and flags.
 pub const DATA_PREFIX_LEN: usize = 5;
 /// Bytes the first fragment of a message adds: the message length.
@@ -49,14 +49,22 @@ impl Kind {
     }
 }
 
-/// Acknowledgements: every datagram before `next` has arrived, and datagram `next + 1 + i` has arrived when bit
-/// `i` of `bits` is set.
+/// Acknowledgements: every datagram before `next` has arrived; so has `largest`, the largest sequence number
+/// received; and datagram `largest - 1 - i` has arrived when bit `i` of `bits` is set. Anchoring the bitmap at the
+/// largest datagram means every acknowledgement reports the 64 most recent arrivals, wherever the holes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Acks {
     /// The first sequence number not yet received.
     pub next: Seq,
-    /// Selective acknowledgements of the 64 datagrams after `next`.
+    /// The largest sequence number received (`next - 1` when nothing beyond `next` has arrived).
+    pub largest: Seq,
+    /// Selective acknowledgements of the 64 datagrams below `largest`.
     pub bits: u64,
+    /// The datagram that arrived most recently: the sender takes its round-trip sample from this one.
+    pub recent: Seq,
+    /// Microseconds between the arrival of `recent` and the sending of these acknowledgements (as QUIC's ack
+    /// delay), so the sample leaves out the wait.
+    pub delay_us: u32,
 }
 
 /// A fragment of a message, as carried by a DATA datagram.
@@ -113,7 +121,10 @@ fn header(buf: &mut Vec<u8>, kind: Kind, acks: Acks) {
     buf.push(kind as u8);
     buf.put_u32_le(0); // checksum, filled in by `seal`
     buf.put_u32_le(acks.next.0);
+    buf.put_u32_le(acks.largest.0);
     buf.put_u64_le(acks.bits);
+    buf.put_u32_le(acks.recent.0);
+    buf.put_u32_le(acks.delay_us);
 }
 
 fn seal(buf: &mut [u8]) {
@@ -161,7 +172,10 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, DecodeError> {
     let kind = Kind::from_byte(datagram[3]).ok_or(DecodeError::Malformed)?;
     let acks = Acks {
         next: Seq(u32::from_le_bytes(read4(datagram, 8))),
-        bits: u64::from_le_bytes(read8(datagram, 12)),
+        largest: Seq(u32::from_le_bytes(read4(datagram, 12))),
+        bits: u64::from_le_bytes(read8(datagram, 16)),
+        recent: Seq(u32::from_le_bytes(read4(datagram, 24))),
+        delay_us: u32::from_le_bytes(read4(datagram, 28)),
     };
     let body = &datagram[HEADER_LEN..];
     let fragment = match kind {
@@ -223,7 +237,10 @@ mod tests {
     fn acks() -> Acks {
         Acks {
             next: Seq(0xDEAD_BEEF),
+            largest: Seq(0xDEAD_BEFF),
             bits: 0x0123_4567_89AB_CDEF,
+            recent: Seq(0xDEAD_BEF0),
+            delay_us: 12_345,
         }
     }
 

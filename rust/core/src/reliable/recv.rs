@@ -8,6 +8,7 @@ use bytes::{Bytes, BytesMut};
 use super::packet::{Acks, Fragment};
 use super::seq::Seq;
 use super::ReliableError;
+use crate::link::Micros;
 
 /// What became of one arriving fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,10 @@ pub struct Receiver {
     ready_bytes: usize,
     ready_limit: usize,
     max_message_size: usize,
+    /// The largest sequence number received so far.
+    largest_received: Option<Seq>,
+    /// The datagram that arrived last, and when.
+    most_recent: Option<(Seq, Micros)>,
 }
 
 impl Receiver {
@@ -59,6 +64,8 @@ impl Receiver {
             ready_bytes: 0,
             ready_limit,
             max_message_size,
+            largest_received: None,
+            most_recent: None,
         }
     }
 
@@ -69,7 +76,14 @@ impl Receiver {
 
     /// Takes in one fragment. An error means the peer broke the protocol (a message over the size limit, or
     /// fragments that do not add up); the connection must fail.
-    pub fn receive(&mut self, fragment: Fragment) -> Result<Arrival, ReliableError> {
+    pub fn receive(&mut self, now: Micros, fragment: Fragment) -> Result<Arrival, ReliableError> {
+        if self
+            .largest_received
+            .is_none_or(|largest| largest.is_before(fragment.seq))
+        {
+            self.largest_received = Some(fragment.seq);
+        }
+        self.most_recent = Some((fragment.seq, now));
         if fragment.seq.is_before(self.next_expected) {
             return Ok(Arrival::Duplicate);
         }
@@ -156,17 +170,36 @@ impl Receiver {
         self.ready.len()
     }
 
-    /// What to acknowledge: everything before `next_expected`, and which of the following 64 have arrived.
-    pub fn acks(&self) -> Acks {
+    /// What to acknowledge at `now`: everything before `next_expected`, the largest datagram received, which of
+    /// the 64 below it have arrived, and which datagram arrived last and how long ago.
+    pub fn acks(&self, now: Micros) -> Acks {
+        let before_next = Seq(self.next_expected.0.wrapping_sub(1));
+        let largest = match self.largest_received {
+            Some(seq) if before_next.is_before(seq) => seq,
+            _ => before_next,
+        };
         let mut bits = 0u64;
-        for (i, slot) in self.window.iter().skip(1).take(64).enumerate() {
-            if slot.is_some() {
+        for i in 0..64u32 {
+            let seq = Seq(largest.0.wrapping_sub(1 + i));
+            let received = if seq.is_before(self.next_expected) {
+                true
+            } else {
+                let offset = seq.since(self.next_expected) as usize;
+                self.window.get(offset).is_some_and(Option::is_some)
+            };
+            if received {
                 bits |= 1 << i;
             }
         }
+        let (recent, delay_us) = self.most_recent.map_or((before_next, 0), |(seq, at)| {
+            (seq, now.saturating_sub(at).min(u32::MAX as Micros) as u32)
+        });
         Acks {
             next: self.next_expected,
+            largest,
             bits,
+            recent,
+            delay_us,
         }
     }
 }
@@ -190,38 +223,39 @@ mod tests {
     #[test]
     fn reassembles_in_order_whatever_the_arrival_order() {
         let mut r = receiver();
-        assert_eq!(r.receive(frag(2, None, b"ld")).unwrap(), Arrival::New);
-        assert_eq!(r.receive(frag(1, None, b"o wor")).unwrap(), Arrival::New);
+        assert_eq!(r.receive(0, frag(2, None, b"ld")).unwrap(), Arrival::New);
+        assert_eq!(r.receive(0, frag(1, None, b"o wor")).unwrap(), Arrival::New);
         assert_eq!(r.ready_count(), 0);
+        let acks = r.acks(5);
         assert_eq!(
-            r.acks(),
-            Acks {
-                next: Seq(0),
-                bits: 0b11
-            }
+            (acks.next, acks.largest, acks.recent, acks.delay_us),
+            (Seq(0), Seq(2), Seq(1), 5)
         );
-        r.receive(frag(0, Some(11), b"hell")).unwrap();
-        assert_eq!(r.take_message().as_deref(), Some(&b"hello world"[..]));
         assert_eq!(
-            r.acks(),
-            Acks {
-                next: Seq(3),
-                bits: 0
-            }
+            acks.bits & 0b11,
+            0b01,
+            "1 arrived (bit 0), 0 did not (bit 1)"
+        );
+        r.receive(0, frag(0, Some(11), b"hell")).unwrap();
+        assert_eq!(r.take_message().as_deref(), Some(&b"hello world"[..]));
+        let acks = r.acks(7);
+        assert_eq!(
+            (acks.next, acks.largest, acks.recent, acks.delay_us),
+            (Seq(3), Seq(2), Seq(0), 7)
         );
     }
 
     #[test]
     fn duplicates_are_recognised_before_and_after_delivery() {
         let mut r = receiver();
-        r.receive(frag(1, Some(1), b"b")).unwrap();
+        r.receive(0, frag(1, Some(1), b"b")).unwrap();
         assert_eq!(
-            r.receive(frag(1, Some(1), b"b")).unwrap(),
+            r.receive(0, frag(1, Some(1), b"b")).unwrap(),
             Arrival::Duplicate
         );
-        r.receive(frag(0, Some(1), b"a")).unwrap();
+        r.receive(0, frag(0, Some(1), b"a")).unwrap();
         assert_eq!(
-            r.receive(frag(0, Some(1), b"a")).unwrap(),
+            r.receive(0, frag(0, Some(1), b"a")).unwrap(),
             Arrival::Duplicate
         );
         assert_eq!(r.take_message().as_deref(), Some(&b"a"[..]));
@@ -232,49 +266,52 @@ mod tests {
     #[test]
     fn empty_messages_are_delivered() {
         let mut r = receiver();
-        r.receive(frag(0, Some(0), b"")).unwrap();
+        r.receive(0, frag(0, Some(0), b"")).unwrap();
         assert_eq!(r.take_message().as_deref(), Some(&b""[..]));
     }
 
     #[test]
     fn far_ahead_or_unread_backlog_means_no_room() {
         let mut r = Receiver::new(Seq(0), 4, 3, 1000);
-        assert_eq!(r.receive(frag(4, Some(1), b"x")).unwrap(), Arrival::NoRoom);
-        r.receive(frag(0, Some(3), b"abc")).unwrap();
         assert_eq!(
-            r.receive(frag(1, Some(1), b"d")).unwrap(),
+            r.receive(0, frag(4, Some(1), b"x")).unwrap(),
+            Arrival::NoRoom
+        );
+        r.receive(0, frag(0, Some(3), b"abc")).unwrap();
+        assert_eq!(
+            r.receive(0, frag(1, Some(1), b"d")).unwrap(),
             Arrival::NoRoom,
             "3 unread bytes fill it"
         );
         r.take_message();
-        assert_eq!(r.receive(frag(1, Some(1), b"d")).unwrap(), Arrival::New);
+        assert_eq!(r.receive(0, frag(1, Some(1), b"d")).unwrap(), Arrival::New);
     }
 
     #[test]
     fn protocol_violations_are_errors() {
         let mut r = receiver();
         assert!(
-            r.receive(frag(0, None, b"x")).is_err(),
+            r.receive(0, frag(0, None, b"x")).is_err(),
             "continuation first"
         );
         let mut r = receiver();
         assert!(matches!(
-            r.receive(frag(0, Some(5000), b"x")),
+            r.receive(0, frag(0, Some(5000), b"x")),
             Err(ReliableError::PeerMessageTooLarge {
                 size: 5000,
                 max: 1000
             })
         ));
         let mut r = receiver();
-        r.receive(frag(0, Some(2), b"a")).unwrap();
+        r.receive(0, frag(0, Some(2), b"a")).unwrap();
         assert!(
-            r.receive(frag(1, Some(1), b"b")).is_err(),
+            r.receive(0, frag(1, Some(1), b"b")).is_err(),
             "a new start before the end"
         );
         let mut r = receiver();
-        r.receive(frag(0, Some(2), b"a")).unwrap();
+        r.receive(0, frag(0, Some(2), b"a")).unwrap();
         assert!(
-            r.receive(frag(1, None, b"bc")).is_err(),
+            r.receive(0, frag(1, None, b"bc")).is_err(),
             "longer than stated"
         );
     }
@@ -282,9 +319,9 @@ mod tests {
     #[test]
     fn sequence_numbers_wrap() {
         let mut r = Receiver::new(Seq(u32::MAX), 16, 1 << 20, 1000);
-        r.receive(frag(0, None, b"b")).unwrap();
-        r.receive(frag(u32::MAX, Some(2), b"a")).unwrap();
+        r.receive(0, frag(0, None, b"b")).unwrap();
+        r.receive(0, frag(u32::MAX, Some(2), b"a")).unwrap();
         assert_eq!(r.take_message().as_deref(), Some(&b"ab"[..]));
-        assert_eq!(r.acks().next, Seq(1));
+        assert_eq!(r.acks(0).next, Seq(1));
     }
 }

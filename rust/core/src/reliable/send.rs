@@ -1,7 +1,8 @@
 //! The sending half: queues messages, cuts them into fragments, tracks what is in flight, estimates the
-//! round-trip time (RFC 6298), detects loss (selective acknowledgements with a time-based reordering allowance,
-//! and retransmission timeouts) and keeps a congestion window (slow start, congestion avoidance, multiplicative
-//! decrease on loss).
+//! round-trip time (RFC 6298, with QUIC's ack-delay correction), detects loss (selective acknowledgements with a
+//! time-based reordering allowance, and retransmission timeouts) and keeps a congestion window steered by the
+//! queueing it causes: it grows while the path has room, holds while a few datagrams queue, and treats loss as
+//! congestion only when datagrams were queueing (TCP Veno and Vegas), since loss on game links is often random.
 
 use std::collections::VecDeque;
 
@@ -13,9 +14,23 @@ use crate::link::Micros;
 
 /// Clock granularity term of RFC 6298's RTO formula.
 const GRANULARITY_US: u64 = 1_000;
-/// On loss, the congestion window is multiplied by this (CUBIC's factor: gentler than halving, since loss on the
-/// links games use is often random rather than a sign of congestion).
+/// How long a peer may take to acknowledge: it acknowledges when polled, and games poll once per frame. The RTO
+/// allows this much on top of the round trip (as QUIC's max_ack_delay), so a peer polled at 40 Hz or faster
+/// never causes a spurious timeout.
+const MAX_ACK_DELAY_US: u64 = 25_000;
+/// On congestion loss, the congestion window is multiplied by this (CUBIC's factor).
 const DECREASE_FACTOR: f64 = 0.7;
+/// On random loss (loss while almost nothing of ours is queued in the network), the window is multiplied by
+/// this: the datagram is sent again, but the rate barely changes.
+const RANDOM_LOSS_FACTOR: f64 = 0.95;
+/// Below this many of our datagrams queued in the network, loss is taken as random (TCP Veno's rule).
+const RANDOM_LOSS_BACKLOG: f64 = 3.0;
+/// Above this many of our datagrams queued in the network, the window stops growing; above twice this, it
+/// shrinks by about one datagram per round trip (TCP Vegas's idea), so a deep buffer is not filled and the
+/// latency stays low.
+const BACKLOG_LIMIT: f64 = 8.0;
+/// The smallest round trip is the minimum over this long (two windows), so it follows route changes.
+const MIN_RTT_WINDOW_US: u64 = 10_000_000;
 /// The congestion window never shrinks below this many datagrams.
 const MIN_WINDOW: f64 = 2.0;
 /// The congestion window at the start (as TCP's IW10).
@@ -26,7 +41,10 @@ const INITIAL_WINDOW: f64 = 10.0;
 pub struct RttEstimator {
     smoothed_us: Option<u64>,
     variance_us: u64,
-    min_us: Option<u64>,
+    /// Windowed minimum: the minimum of the current window and of the previous one.
+    min_current: Option<u64>,
+    min_previous: Option<u64>,
+    window_started: u64,
     initial_rto_us: u64,
     min_rto_us: u64,
     max_rto_us: u64,
@@ -39,7 +57,9 @@ impl RttEstimator {
         Self {
             smoothed_us: None,
             variance_us: 0,
-            min_us: None,
+            min_current: None,
+            min_previous: None,
+            window_started: 0,
             initial_rto_us,
             min_rto_us,
             max_rto_us,
@@ -47,9 +67,13 @@ impl RttEstimator {
         }
     }
 
-    /// Takes a sample from a datagram acknowledged after one transmission (Karn's rule).
-    pub fn sample(&mut self, rtt_us: u64) {
-        self.min_us = Some(self.min_us.map_or(rtt_us, |m| m.min(rtt_us)));
+    /// Takes a sample, taken at `now`, from a datagram acknowledged after one transmission (Karn's rule).
+    pub fn sample(&mut self, now: u64, rtt_us: u64) {
+        if now.saturating_sub(self.window_started) >= MIN_RTT_WINDOW_US / 2 {
+            self.min_previous = self.min_current.take();
+            self.window_started = now;
+        }
+        self.min_current = Some(self.min_current.map_or(rtt_us, |m| m.min(rtt_us)));
         match self.smoothed_us {
             None => {
                 self.smoothed_us = Some(rtt_us);
@@ -68,11 +92,13 @@ impl RttEstimator {
         self.backoff = (self.backoff + 1).min(16);
     }
 
-    /// The current retransmission timeout.
+    /// The current retransmission timeout: RFC 6298's `srtt + 4 rttvar`, widened to the reordering window
+    /// when that is larger, plus the acknowledgement delay allowance, so the timeout only fires after the
+    /// reordering rule would have (QUIC's PTO has the same shape).
     pub fn rto_us(&self) -> u64 {
         let base = match self.smoothed_us {
             None => self.initial_rto_us,
-            Some(srtt) => srtt + GRANULARITY_US.max(4 * self.variance_us),
+            Some(srtt) => srtt + self.reorder_window_us() + MAX_ACK_DELAY_US,
         };
         base.clamp(self.min_rto_us, self.max_rto_us)
             .saturating_mul(1 << self.backoff)
@@ -89,11 +115,19 @@ impl RttEstimator {
         self.variance_us
     }
 
+    /// The smallest recent round trip: the path's delay without queueing.
+    pub fn min_us(&self) -> Option<u64> {
+        match (self.min_current, self.min_previous) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// How long after a later datagram's acknowledgement an earlier one may still arrive before it is presumed
     /// lost: a quarter of the smallest round trip, or twice the round-trip variation if jitter is larger
     /// (the spirit of RACK, RFC 8985).
     pub fn reorder_window_us(&self) -> u64 {
-        (self.min_us.unwrap_or(0) / 4)
+        (self.min_us().unwrap_or(0) / 4)
             .max(4 * self.variance_us)
             .max(GRANULARITY_US)
     }
@@ -159,7 +193,6 @@ pub struct Sender {
     /// The earliest time `on_timeout` has work (may be early; never late).
     earliest_timer_due: Option<Micros>,
     cwnd: f64,
-    ssthresh: f64,
     /// Losses among datagrams before this one belong to the congestion event already reacted to.
     recovery_until: Seq,
     max_window: usize,
@@ -188,7 +221,6 @@ impl Sender {
             newest_acked: None,
             earliest_timer_due: None,
             cwnd: INITIAL_WINDOW,
-            ssthresh: f64::INFINITY,
             recovery_until: first,
             max_window,
             mtu,
@@ -255,7 +287,9 @@ impl Sender {
 
     /// Takes in the peer's acknowledgements.
     pub fn on_acks(&mut self, now: Micros, acks: Acks) -> Result<AckOutcome, ImpossibleAck> {
-        if self.next_seq.is_before(acks.next) {
+        let largest = acks.largest;
+        // `largest` must have been sent, and `next` can be at most one past it.
+        if !largest.is_before(self.next_seq) || largest.plus(1).is_before(acks.next) {
             return Err(ImpossibleAck);
         }
         let mut outcome = AckOutcome::default();
@@ -283,37 +317,37 @@ impl Sender {
             if completes {
                 sender.pending_messages -= 1;
             }
-            if transmissions == 1 {
-                rtt_sample = Some(now.saturating_sub(last_sent));
+            // Sample only from the datagram whose arrival prompted these acknowledgements, when they are the first
+            // to cover it, and without the time the receiver held them (QUIC's ack delay). Sampling every arrival
+            // keeps the estimate unbiased when datagrams overtake each other.
+            if transmissions == 1 && seq == acks.recent {
+                let raw = now.saturating_sub(last_sent);
+                let delay = acks.delay_us as Micros;
+                rtt_sample = Some(if raw > delay { raw - delay } else { raw });
             }
             if newest.is_none_or(|(s, _)| s.is_before(seq)) {
                 newest = Some((seq, last_sent));
             }
             outcome.newly_acked += 1;
             sender.acked_since_timeout = true;
-            // Congestion window growth: slow start, then about one datagram per round trip.
-            sender.cwnd += if sender.cwnd < sender.ssthresh {
-                1.0
-            } else {
-                1.0 / sender.cwnd
-            };
-            sender.cwnd = sender.cwnd.min(sender.max_window as f64);
+            sender.grow_window();
         };
         let mut seq = self.oldest;
         while seq.is_before(acks.next) {
             ack(self, seq);
             seq = seq.plus(1);
         }
-        for i in 0..64 {
-            if acks.bits & (1 << i) != 0 {
-                let seq = acks.next.plus(1 + i);
-                if seq.is_before(self.next_seq) {
-                    ack(self, seq);
-                }
+        if !largest.is_before(acks.next) {
+            ack(self, largest);
+        }
+        for i in 0..64u32 {
+            let seq = Seq(largest.0.wrapping_sub(1 + i));
+            if acks.bits & (1 << i) != 0 && !seq.is_before(acks.next) {
+                ack(self, seq);
             }
         }
         if let Some(sample) = rtt_sample {
-            self.rtt.sample(sample);
+            self.rtt.sample(now, sample);
         }
         self.newest_acked = newest;
         while self.in_flight.front().is_some_and(|f| f.acked) {
@@ -362,19 +396,52 @@ impl Sender {
         lost
     }
 
-    /// Reacts to loss once per window: shrinks the congestion window by `DECREASE_FACTOR`. A timeout with nothing
-    /// acknowledged since the previous one means the path has gone quiet: the window drops to the minimum and
-    /// the retransmission timeout backs off.
+    /// How many of our datagrams wait in queues along the path: the window times the share of the round trip
+    /// spent queueing, `cwnd * (srtt - min_rtt) / srtt` (TCP Veno's estimate). Heavy random jitter also raises
+    /// `srtt` above `min_rtt`, so on such links this errs towards caution.
+    fn backlog(&self) -> f64 {
+        match (self.rtt.smoothed_us(), self.rtt.min_us()) {
+            (Some(srtt), Some(min)) if srtt > 0 => {
+                self.cwnd * srtt.saturating_sub(min) as f64 / srtt as f64
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// One acknowledged datagram's worth of window change: slow start, then about one datagram per round trip,
+    /// held while the backlog is at its limit and shrinking above twice the limit.
+    fn grow_window(&mut self) {
+        let backlog = self.backlog();
+        if backlog < 1.0 {
+            // Nothing of ours is queued: the path has room, probe quickly (doubling per round trip).
+            self.cwnd += 1.0;
+        } else if backlog < BACKLOG_LIMIT {
+            // A little queueing: grow by about one datagram per round trip.
+            self.cwnd += 1.0 / self.cwnd;
+        } else if backlog > 2.0 * BACKLOG_LIMIT {
+            // Too much queued: shrink by about one datagram per round trip.
+            self.cwnd -= 1.0 / self.cwnd;
+        }
+        self.cwnd = self.cwnd.clamp(MIN_WINDOW, self.max_window as f64);
+    }
+
+    /// Reacts to loss once per window of data: shrinks the congestion window by `DECREASE_FACTOR` when our
+    /// datagrams were queueing (congestion), or by `RANDOM_LOSS_FACTOR` when they were not (random loss). A timeout
+    /// with nothing acknowledged since the previous one means the path has gone quiet: the window drops to the
+    /// minimum and the retransmission timeout backs off.
     fn congestion_event(&mut self, lost_seq: Seq, timeout: bool) {
         let silent = timeout && !std::mem::replace(&mut self.acked_since_timeout, false);
         if silent {
-            self.ssthresh = (self.cwnd * DECREASE_FACTOR).max(MIN_WINDOW);
             self.cwnd = MIN_WINDOW;
             self.recovery_until = self.next_seq;
             self.rtt.back_off();
         } else if !lost_seq.is_before(self.recovery_until) {
-            self.ssthresh = (self.cwnd * DECREASE_FACTOR).max(MIN_WINDOW);
-            self.cwnd = self.ssthresh;
+            let factor = if self.backlog() < RANDOM_LOSS_BACKLOG {
+                RANDOM_LOSS_FACTOR
+            } else {
+                DECREASE_FACTOR
+            };
+            self.cwnd = (self.cwnd * factor).max(MIN_WINDOW);
             self.recovery_until = self.next_seq;
         }
     }
