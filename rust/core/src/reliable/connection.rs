@@ -22,9 +22,11 @@ pub struct Connection {
     error: Option<ReliableError>,
     last_received: Micros,
     last_sent: Micros,
-    ack_pending: bool,
     close_datagrams_left: u8,
     stats: ReliableStats,
+    /// When `handle_timeout` last ran, and the smoothed gap between runs: how often this side is polled.
+    last_poll: Option<Micros>,
+    poll_interval_us: Micros,
 }
 
 impl Connection {
@@ -45,9 +47,10 @@ impl Connection {
             error: None,
             last_received: now,
             last_sent: now,
-            ack_pending: false,
             close_datagrams_left: 0,
             stats: ReliableStats::default(),
+            last_poll: None,
+            poll_interval_us: 0,
         }
     }
 
@@ -180,15 +183,9 @@ impl Connection {
                     return;
                 };
                 match self.receiver.receive(now, fragment) {
-                    Ok(Arrival::New) => self.ack_pending = true,
-                    Ok(Arrival::Duplicate) => {
-                        self.stats.dropped_duplicate += 1;
-                        self.ack_pending = true;
-                    }
-                    Ok(Arrival::NoRoom) => {
-                        self.stats.dropped_no_room += 1;
-                        self.ack_pending = true;
-                    }
+                    Ok(Arrival::New) => {}
+                    Ok(Arrival::Duplicate) => self.stats.dropped_duplicate += 1,
+                    Ok(Arrival::NoRoom) => self.stats.dropped_no_room += 1,
                     Err(e) => self.fail(e),
                 }
             }
@@ -200,11 +197,22 @@ impl Connection {
         }
     }
 
-    /// Applies the timers due at `now`: the idle timeout and retransmission timeouts.
+    /// Applies the timers due at `now`: the idle timeout and retransmission timeouts. Call it every time the
+    /// connection is polled: the gaps between calls tell the congestion control how coarse its view of time is.
     pub fn handle_timeout(&mut self, now: Micros) {
         if !self.is_open() {
             return;
         }
+        if let Some(last) = self.last_poll {
+            let gap = now.saturating_sub(last);
+            if gap > 0 {
+                // Smoothed like srtt; the gap is capped so one long stall does not blind the estimate.
+                let gap = gap.min(100_000);
+                self.poll_interval_us = (7 * self.poll_interval_us + gap) / 8;
+                self.sender.set_poll_interval(self.poll_interval_us);
+            }
+        }
+        self.last_poll = Some(now);
         if now.saturating_sub(self.last_received) >= self.config.timeout_us {
             self.fail(ReliableError::TimedOut {
                 ms: self.config.timeout_us / 1000,
@@ -249,7 +257,7 @@ impl Connection {
             );
             return self.sent(now);
         }
-        if self.ack_pending {
+        if self.receiver.has_unreported() {
             packet::encode_control(buf, Kind::Ack, self.receiver.acks(now));
             return self.sent(now);
         }
@@ -261,7 +269,6 @@ impl Connection {
     }
 
     fn sent(&mut self, now: Micros) -> bool {
-        self.ack_pending = false;
         self.last_sent = self.last_sent.max(now);
         self.stats.datagrams_sent += 1;
         true

@@ -49,14 +49,15 @@ impl Kind {
     }
 }
 
-/// Acknowledgements: every datagram before `next` has arrived; so has `largest`, the largest sequence number
-/// received; and datagram `largest - 1 - i` has arrived when bit `i` of `bits` is set. Anchoring the bitmap at the
-/// largest datagram means every acknowledgement reports the 64 most recent arrivals, wherever the holes are.
+/// Acknowledgements: every datagram before `next` has arrived; so has `largest`, the top of the block this
+/// datagram reports (the highest arrival not reported before, or the largest received); and datagram
+/// `largest - 1 - i` has arrived when bit `i` of `bits` is set. The receiver walks the block down through its new
+/// arrivals, sending as many acknowledgements as it takes, so every arrival is reported wherever the holes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Acks {
     /// The first sequence number not yet received.
     pub next: Seq,
-    /// The largest sequence number received (`next - 1` when nothing beyond `next` has arrived).
+    /// The top of the reported block: a datagram that has arrived (`next - 1` when nothing beyond `next` has).
     pub largest: Seq,
     /// Selective acknowledgements of the 64 datagrams below `largest`.
     pub bits: u64,

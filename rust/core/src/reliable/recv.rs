@@ -10,6 +10,10 @@ use super::seq::Seq;
 use super::ReliableError;
 use crate::link::Micros;
 
+/// The most arrivals remembered for reporting; beyond this (a flood of duplicates), the excess is reported by
+/// later acknowledgements or sent again.
+const MAX_UNREPORTED: usize = 4096;
+
 /// What became of one arriving fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
@@ -42,6 +46,8 @@ pub struct Receiver {
     max_message_size: usize,
     /// The largest sequence number received so far.
     largest_received: Option<Seq>,
+    /// Datagrams that arrived since they were last reported in acknowledgements.
+    unreported: Vec<Seq>,
     /// The datagram that arrived last, and when.
     most_recent: Option<(Seq, Micros)>,
 }
@@ -65,6 +71,7 @@ impl Receiver {
             ready_limit,
             max_message_size,
             largest_received: None,
+            unreported: Vec::new(),
             most_recent: None,
         }
     }
@@ -84,6 +91,9 @@ impl Receiver {
             self.largest_received = Some(fragment.seq);
         }
         self.most_recent = Some((fragment.seq, now));
+        if self.unreported.len() < MAX_UNREPORTED {
+            self.unreported.push(fragment.seq);
+        }
         if fragment.seq.is_before(self.next_expected) {
             return Ok(Arrival::Duplicate);
         }
@@ -170,17 +180,29 @@ impl Receiver {
         self.ready.len()
     }
 
-    /// What to acknowledge at `now`: everything before `next_expected`, the largest datagram received, which of
-    /// the 64 below it have arrived, and which datagram arrived last and how long ago.
-    pub fn acks(&self, now: Micros) -> Acks {
+    /// Whether some arrivals have not been reported in acknowledgements yet.
+    pub fn has_unreported(&self) -> bool {
+        !self.unreported.is_empty()
+    }
+
+    /// What to acknowledge at `now`: everything before `next_expected`; a block of 65 datagrams ending at `top`
+    /// (the highest arrival not yet reported, or else the largest received), with a bit for each that has
+    /// arrived; and which datagram arrived last and how long ago. Arrivals in the block count as reported;
+    /// while some remain unreported, the connection sends further acknowledgements.
+    pub fn acks(&mut self, now: Micros) -> Acks {
         let before_next = Seq(self.next_expected.0.wrapping_sub(1));
-        let largest = match self.largest_received {
+        let highest_unreported =
+            self.unreported
+                .iter()
+                .copied()
+                .reduce(|a, b| if a.is_before(b) { b } else { a });
+        let top = match highest_unreported.or(self.largest_received) {
             Some(seq) if before_next.is_before(seq) => seq,
             _ => before_next,
         };
         let mut bits = 0u64;
         for i in 0..64u32 {
-            let seq = Seq(largest.0.wrapping_sub(1 + i));
+            let seq = Seq(top.0.wrapping_sub(1 + i));
             let received = if seq.is_before(self.next_expected) {
                 true
             } else {
@@ -191,12 +213,18 @@ impl Receiver {
                 bits |= 1 << i;
             }
         }
+        // Everything from `top - 64` to `top` is now reported, and so is everything before `next_expected`.
+        let bottom = Seq(top.0.wrapping_sub(64));
+        let next = self.next_expected;
+        self.unreported.retain(|seq| {
+            !(seq.is_before(next) || (!seq.is_before(bottom) && !top.is_before(*seq)))
+        });
         let (recent, delay_us) = self.most_recent.map_or((before_next, 0), |(seq, at)| {
             (seq, now.saturating_sub(at).min(u32::MAX as Micros) as u32)
         });
         Acks {
-            next: self.next_expected,
-            largest,
+            next,
+            largest: top,
             bits,
             recent,
             delay_us,

@@ -202,6 +202,9 @@ pub struct Sender {
     /// Whether anything was acknowledged since the last retransmission timeout: if so, the path is alive and a
     /// timeout means loss, not silence.
     acked_since_timeout: bool,
+    /// How often this side is polled: acknowledgements are seen only then, so round-trip samples carry up to
+    /// this much delay that is not queueing.
+    poll_interval_us: Micros,
 }
 
 impl Sender {
@@ -227,7 +230,13 @@ impl Sender {
             rtt,
             retransmissions: 0,
             acked_since_timeout: true,
+            poll_interval_us: 0,
         }
+    }
+
+    /// Tells the sender how often it is polled (see `Connection::handle_timeout`).
+    pub fn set_poll_interval(&mut self, interval_us: Micros) {
+        self.poll_interval_us = interval_us;
     }
 
     /// Sets the datagram size for fragments cut from now on.
@@ -288,8 +297,11 @@ impl Sender {
     /// Takes in the peer's acknowledgements.
     pub fn on_acks(&mut self, now: Micros, acks: Acks) -> Result<AckOutcome, ImpossibleAck> {
         let largest = acks.largest;
-        // `largest` must have been sent, and `next` can be at most one past it.
-        if !largest.is_before(self.next_seq) || largest.plus(1).is_before(acks.next) {
+        // `largest` and `recent` must have been sent, and `next` can be at most one past `largest`.
+        if !largest.is_before(self.next_seq)
+            || largest.plus(1).is_before(acks.next)
+            || !acks.recent.is_before(self.next_seq)
+        {
             return Err(ImpossibleAck);
         }
         let mut outcome = AckOutcome::default();
@@ -339,6 +351,11 @@ impl Sender {
         }
         if !largest.is_before(acks.next) {
             ack(self, largest);
+        }
+        // The datagram that prompted these acknowledgements has arrived, even when it is too far below
+        // `largest` for the bitmap.
+        if !acks.recent.is_before(acks.next) {
+            ack(self, acks.recent);
         }
         for i in 0..64u32 {
             let seq = Seq(largest.0.wrapping_sub(1 + i));
@@ -397,19 +414,24 @@ impl Sender {
     }
 
     /// How many of our datagrams wait in queues along the path: the window times the share of the round trip
-    /// spent queueing, `cwnd * (srtt - min_rtt) / srtt` (TCP Veno's estimate). Heavy random jitter also raises
-    /// `srtt` above `min_rtt`, so on such links this errs towards caution.
+    /// spent queueing, `cwnd * (srtt - min_rtt - noise) / srtt` (TCP Veno's estimate). `noise` is what raises
+    /// round trips without any queue: polling (packets move only when the peers, and the peers they wrap, are
+    /// polled, once each way: twice the poll interval), the 1 ms clock granularity, and random jitter (one
+    /// `rttvar`; a queue we build raises the round trip steadily, jitter shows up as variation).
     fn backlog(&self) -> f64 {
         match (self.rtt.smoothed_us(), self.rtt.min_us()) {
             (Some(srtt), Some(min)) if srtt > 0 => {
-                self.cwnd * srtt.saturating_sub(min) as f64 / srtt as f64
+                let noise = 2 * self.poll_interval_us + GRANULARITY_US + self.rtt.variance_us();
+                let queueing = srtt.saturating_sub(min + noise);
+                self.cwnd * queueing as f64 / srtt as f64
             }
             _ => 0.0,
         }
     }
 
-    /// One acknowledged datagram's worth of window change: slow start, then about one datagram per round trip,
-    /// held while the backlog is at its limit and shrinking above twice the limit.
+    /// One acknowledged datagram's worth of window change, steered by the backlog: doubling per round trip while
+    /// nothing queues, about one datagram per round trip while a little does, holding at the limit, and
+    /// shrinking above twice the limit.
     fn grow_window(&mut self) {
         let backlog = self.backlog();
         if backlog < 1.0 {
