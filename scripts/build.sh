@@ -12,7 +12,7 @@ under the name peerkit.gdextension lists for this platform:
   release -> the *.release.* entry, loaded by release exports.
 --editor (with --release) also installs the release build under the *.debug.* name, so the editor and
 headless runs (demo, benchmarks) use the optimised library. The debug build runs godot-rust's strict
-safeguards, which make each call into the library 20 to 40 times slower: right for tests, slow for play.
+safeguards, which make each call into the library many times slower: right for tests, slow for play.
 Prints the path of the copied library.
 USAGE
 }
