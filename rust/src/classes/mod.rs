@@ -1,5 +1,7 @@
 //! The Godot classes. The only code in peerkit that imports `godot`.
 
+#[cfg(feature = "bench-peers")]
+mod bench_null_peer;
 mod clock;
 mod error;
 mod ffi;

@@ -1,0 +1,134 @@
+//! `cargo bench -p peerkit-core`: the Godot-free core on its own, without any engine call in the way.
+//! Each figure is the median of RUNS timed runs after one warm-up run. With PEERKIT_BENCH_JSON=path, the figures
+//! are also written there as a JSON object.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use bytes::Bytes;
+use peerkit_core::link::{LinkConfig, LinkModel};
+use peerkit_core::pair::{pair, PairConfig};
+use peerkit_core::reliable::{Connection, ReliableConfig};
+
+const RUNS: usize = 5;
+
+fn median_ns_per_op(ops: u64, mut body: impl FnMut(u64)) -> f64 {
+    body(ops);
+    let mut samples: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let started = Instant::now();
+            body(ops);
+            started.elapsed().as_nanos() as f64 / ops as f64
+        })
+        .collect();
+    samples.sort_by(|a, b| a.total_cmp(b));
+    samples[RUNS / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then run a token amount.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let scale = if quick { 100 } else { 1 };
+    let mut figures: Vec<(String, f64, &str)> = Vec::new();
+    let mut record = |name: &str, value: f64, unit: &'static str| {
+        println!("  {name:<56} {value:>12.1} {unit}");
+        figures.push((name.to_string(), value, unit));
+    };
+    println!("peerkit-core benchmarks, median of {RUNS} runs");
+
+    let packet = vec![7u8; 64];
+    let (mut a, mut b) = pair(PairConfig {
+        capacity: 1024,
+        max_packet_size: 1024,
+    });
+    let ns = median_ns_per_op(1_000_000 / scale, |n| {
+        for _ in 0..n {
+            a.send(&packet).unwrap();
+            black_box(b.recv().unwrap());
+        }
+    });
+    record("pair 64 B send+recv", ns, "ns");
+
+    let mut link = LinkModel::new(LinkConfig::default(), 1);
+    let bytes = Bytes::from(packet.clone());
+    let mut now = 0;
+    let ns = median_ns_per_op(1_000_000 / scale, |n| {
+        for _ in 0..n {
+            now += 1;
+            link.send(now, bytes.clone());
+            black_box(link.poll(now));
+        }
+    });
+    record("link model, no impairment, send+poll", ns, "ns");
+
+    for held in [100u64, 100_000] {
+        let config = LinkConfig {
+            latency_ms: held as f64 / 1000.0,
+            queue_limit: held as usize * 2,
+            ..LinkConfig::default()
+        };
+        let mut link = LinkModel::new(config, 2);
+        let mut now = 0;
+        for _ in 0..held {
+            now += 1;
+            link.send(now, bytes.clone());
+        }
+        let ns = median_ns_per_op(1_000_000 / scale, |n| {
+            for _ in 0..n {
+                now += 1;
+                link.send(now, bytes.clone());
+                black_box(link.poll(now));
+            }
+        });
+        record(&format!("link model, {held} held, send+poll"), ns, "ns");
+    }
+
+    for size in [1024usize, 65536] {
+        let message = Bytes::from(vec![3u8; size]);
+        let count = if size == 1024 { 100_000 } else { 2_000 } / scale;
+        let ns = median_ns_per_op(count, |n| {
+            let mut x = Connection::new(ReliableConfig::default(), 0);
+            let mut y = Connection::new(ReliableConfig::default(), 0);
+            let mut buf = Vec::with_capacity(1500);
+            let (mut sent, mut received, mut now) = (0, 0, 0);
+            while received < n {
+                while sent < n && x.send(message.clone()).is_ok() {
+                    sent += 1;
+                }
+                now += 10;
+                x.handle_timeout(now);
+                while x.poll_transmit(now, &mut buf) {
+                    y.handle_datagram(now, &buf);
+                }
+                y.handle_timeout(now);
+                while y.poll_transmit(now, &mut buf) {
+                    x.handle_datagram(now, &buf);
+                }
+                while y.recv().is_some() {
+                    received += 1;
+                }
+            }
+        });
+        record(
+            &format!("reliable connection pair, {size} B messages, per message"),
+            ns,
+            "ns",
+        );
+        record(
+            &format!("reliable connection pair, {size} B messages, goodput"),
+            size as f64 * 1000.0 / ns,
+            "MB/s",
+        );
+    }
+
+    if let Ok(path) = std::env::var("PEERKIT_BENCH_JSON") {
+        let body: Vec<String> = figures
+            .iter()
+            .map(|(name, value, unit)| format!("  \"{name} ({unit})\": {value:.3}"))
+            .collect();
+        if let Err(e) = std::fs::write(&path, format!("{{\n{}\n}}\n", body.join(",\n"))) {
+            eprintln!("cannot write {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+}

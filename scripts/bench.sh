@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Benchmarks: the optimised library in headless Godot, side by side with Godot's own peers, and the Rust core.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/bench.sh [--json FILE] [--quick] [--help]
+
+  1. builds the optimised library with the benchmark-only BenchNullPeer (cargo --release --features
+     bench-peers) and installs it under the editor's name in addons/peerkit/bin (scripts/test.sh and
+     scripts/build.sh put the debug build back);
+  2. runs godot-project/bench/bench.gd headless: same-thread put+get against a null peer, a GDScript Array,
+     PacketPeerStream and PacketPeerUDP; cross-thread throughput; LinkConditioner overhead and queue depth;
+     ReliablePacketPeer goodput; memory per queued packet; then the targets, as ratios from the same run;
+  3. runs `cargo bench -p peerkit-core` (the core without Godot).
+Every figure is the median of 5 runs in one process. --json FILE writes all figures to FILE.
+--quick runs a tenth of the work (for trying the script, not for figures).
+The first run builds the optimised library, which takes a few minutes.
+USAGE
+}
+
+json=""
+quick=()
+while (( $# > 0 )); do
+  case "$1" in
+    -h|--help) usage; exit 0 ;;
+    --json) json=${2:?--json needs a file}; shift ;;
+    --quick) quick=(--quick) ;;
+    *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+godot=$(scripts/install-godot.sh)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "building the optimised library with BenchNullPeer ..." >&2
+cargo build -p peerkit --release --locked --features bench-peers >&2
+case "$(uname -m)" in
+  x86_64) arch=x86_64 ;;
+  aarch64|arm64) arch=arm64 ;;
+  *) echo "bench.sh: unsupported architecture $(uname -m)" >&2; exit 1 ;;
+esac
+cp target/release/libpeerkit.so "addons/peerkit/bin/libpeerkit.linux.debug.$arch.so.tmp"
+mv -f "addons/peerkit/bin/libpeerkit.linux.debug.$arch.so.tmp" "addons/peerkit/bin/libpeerkit.linux.debug.$arch.so"
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
+set +e
+"$godot" --headless --path godot-project -s res://bench/bench.gd -- --json "$work/godot.json" "${quick[@]}" 2>&1 |
+  grep -vE '^(Godot Engine v|Initialize godot-rust)'
+rc=${PIPESTATUS[0]}
+set -e
+(( rc == 0 )) || { echo "bench.sh: the Godot benchmark failed ($rc)" >&2; exit "$rc"; }
+
+echo
+bench_args=()
+(( ${#quick[@]} == 0 )) && bench_args=(-- --bench)
+PEERKIT_BENCH_JSON="$work/core.json" cargo bench -p peerkit-core --locked --bench core -q "${bench_args[@]}" 2>/dev/null ||
+  PEERKIT_BENCH_JSON="$work/core.json" cargo bench -p peerkit-core --locked --bench core "${bench_args[@]}"
+
+if [[ -n $json ]]; then
+  python3 - "$work/godot.json" "$work/core.json" "$json" <<'PY'
+import json, sys
+godot, core, out = sys.argv[1:]
+with open(godot) as g, open(core) as c:
+    merged = {"godot": json.load(g), "core": json.load(c)}
+with open(out, "w") as f:
+    json.dump(merged, f, indent=2)
+PY
+  echo "figures written to $json"
+fi
