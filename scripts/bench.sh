@@ -11,7 +11,8 @@ Usage: scripts/bench.sh [--json FILE] [--quick] [--help]
      scripts/build.sh put the debug build back);
   2. runs godot-project/bench/bench.gd headless: same-thread put+get against a null peer, a GDScript Array,
      PacketPeerStream and PacketPeerUDP; cross-thread throughput; LinkConditioner overhead and queue depth;
-     ReliablePacketPeer goodput; memory per queued packet; then the targets, as ratios from the same run;
+     ReliablePacketPeer goodput; then, in a fresh process, memory per queued packet; then the targets, as
+     ratios of figures from the same bench.sh run;
   3. runs `cargo bench -p peerkit-core` (the core without Godot).
 Every figure is the median of 5 runs in one process. --json FILE writes all figures to FILE.
 --quick runs a tenth of the work (for trying the script, not for figures).
@@ -48,12 +49,17 @@ cp target/release/libpeerkit.so "addons/peerkit/bin/libpeerkit.linux.debug.$arch
 mv -f "addons/peerkit/bin/libpeerkit.linux.debug.$arch.so.tmp" "addons/peerkit/bin/libpeerkit.linux.debug.$arch.so"
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
-set +e
-"$godot" --headless --path godot-project -s res://bench/bench.gd -- --json "$work/godot.json" "${quick[@]}" 2>&1 |
-  grep -vE '^(Godot Engine v|Initialize godot-rust)'
-rc=${PIPESTATUS[0]}
-set -e
-(( rc == 0 )) || { echo "bench.sh: the Godot benchmark failed ($rc)" >&2; exit "$rc"; }
+run_godot() {
+  local rc
+  set +e
+  "$godot" --headless --path godot-project -s "$@" 2>&1 | grep -vE '^(Godot Engine v|Initialize godot-rust)'
+  rc=${PIPESTATUS[0]}
+  set -e
+  (( rc == 0 )) || { echo "bench.sh: the Godot benchmark failed ($rc)" >&2; exit "$rc"; }
+}
+run_godot res://bench/bench.gd -- --section speed --json "$work/speed.json" "${quick[@]}"
+run_godot res://bench/bench.gd -- --section memory --json "$work/memory.json" "${quick[@]}"
+run_godot res://bench/targets.gd -- "$work/speed.json" "$work/memory.json" "$work/godot.json"
 
 echo
 bench_args=()

@@ -10,12 +10,12 @@ use godot::classes::{IPacketPeerExtension, PacketPeer, PacketPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use peerkit_core::link::{LinkConfig, LinkConfigError, LinkModel, LinkStats, SettingValue};
+use peerkit_core::link::{LinkConfig, LinkConfigError, LinkModel, LinkStats, Micros, SettingValue};
 
 use super::clock::Clock;
 use super::error::GodotErrorCode;
 use super::ffi;
-use super::wrapping::wraps;
+use super::wrapping::{wraps, InnerPeer};
 
 /// The packet size reported when the inner peer does not tell its own: 16 MiB.
 const UNKNOWN_INNER_MAX_PACKET_SIZE: i64 = 16 * 1024 * 1024;
@@ -24,7 +24,9 @@ const INBOUND_SEED_MIX: u64 = 0x5851_F42D_4C95_7F2D;
 
 /// Everything `poll` touches, behind a `RefCell` because Godot calls `get_available_packet_count` through `&self`.
 struct Link {
-    inner: Option<Gd<PacketPeer>>,
+    inner: Option<InnerPeer>,
+    /// The inner peer's packet size limit, read when `inner` is set (it is fixed for peerkit's peers).
+    inner_max_packet_size: i64,
     outbound: LinkModel,
     inbound: LinkModel,
     clock: Clock,
@@ -37,37 +39,70 @@ struct Link {
 }
 
 impl Link {
+    /// Moves both directions: what is due goes out to the inner peer, what the inner peer received comes in.
     fn poll(&mut self) {
         let now = self.clock.now_us();
+        self.poll_outbound(now);
+        self.poll_inbound(now);
+    }
+
+    /// Hands every outbound packet that is due to the inner peer.
+    fn poll_outbound(&mut self, now: Micros) {
+        while let Some(packet) = self.outbound.poll(now) {
+            self.deliver(&packet);
+        }
+    }
+
+    /// Reads what the inner peer received into the inbound model, and makes what is due available.
+    fn poll_inbound(&mut self, now: Micros) {
         let Some(inner) = self.inner.as_mut() else {
             return;
         };
-        let waiting = inner.get_available_packet_count();
+        let waiting = inner.available();
         for _ in 0..waiting {
-            let packet = inner.get_packet();
-            if inner.get_packet_error() != Error::OK {
+            let Some(packet) = inner.take() else {
                 break;
-            }
-            self.inbound
-                .send(now, Bytes::copy_from_slice(packet.as_slice()));
-        }
-        while let Some(packet) = self.outbound.poll(now) {
-            let err = inner.put_packet(&PackedByteArray::from(&packet[..]));
-            if err == Error::OK {
-                self.refusal_reported = false;
+            };
+            if self.inbound.pass_through(packet.len()) {
+                self.ready.push_back(packet);
             } else {
-                self.inner_refused += 1;
-                self.last_inner_error = err;
-                if !self.refusal_reported {
-                    self.refusal_reported = true;
-                    godot_warn!(
-                        "LinkConditioner: the inner peer refused a packet ({err:?}); it is counted in get_stats().inner_refused"
-                    );
-                }
+                self.inbound.send(now, packet);
             }
         }
         while let Some(packet) = self.inbound.poll(now) {
             self.ready.push_back(packet);
+        }
+    }
+
+    /// Offers a packet put by the user to the outbound model (or, on a clean link, straight to the inner peer),
+    /// then sends what is due.
+    fn put(&mut self, packet: &[u8]) {
+        if self.outbound.pass_through(packet.len()) {
+            self.deliver(packet);
+        } else {
+            let now = self.clock.now_us();
+            self.outbound.send(now, Bytes::copy_from_slice(packet));
+            self.poll_outbound(now);
+        }
+    }
+
+    /// Gives a packet to the inner peer, counting and reporting a refusal.
+    fn deliver(&mut self, packet: &[u8]) {
+        let Some(inner) = self.inner.as_mut() else {
+            return;
+        };
+        let err = inner.put(packet);
+        if err == Error::OK {
+            self.refusal_reported = false;
+            return;
+        }
+        self.inner_refused += 1;
+        self.last_inner_error = err;
+        if !self.refusal_reported {
+            self.refusal_reported = true;
+            godot_warn!(
+                "LinkConditioner: the inner peer refused a packet ({err:?}); it is counted in get_stats().inner_refused"
+            );
         }
     }
 }
@@ -128,6 +163,7 @@ impl IPacketPeerExtension for LinkConditioner {
             link_up: PhantomVar::default(),
             link: RefCell::new(Link {
                 inner: None,
+                inner_max_packet_size: 0,
                 outbound: LinkModel::new(LinkConfig::default(), 0),
                 inbound: LinkModel::new(LinkConfig::default(), INBOUND_SEED_MIX),
                 clock: Clock::real(),
@@ -182,8 +218,8 @@ impl IPacketPeerExtension for LinkConditioner {
                 godot_error!("LinkConditioner.put_packet: invalid buffer (size {p_buffer_size})");
                 return Error::ERR_INVALID_PARAMETER;
             };
-            let max = self.max_packet_size();
             let link = self.link.get_mut();
+            let max = link.inner_max_packet_size;
             if link.inner.is_none() {
                 godot_error!("LinkConditioner.put_packet: no inner peer; set `inner` to the PacketPeer to wrap");
                 return Error::ERR_UNCONFIGURED;
@@ -195,9 +231,7 @@ impl IPacketPeerExtension for LinkConditioner {
                 );
                 return Error::ERR_INVALID_PARAMETER;
             }
-            let now = link.clock.now_us();
-            link.outbound.send(now, Bytes::copy_from_slice(packet));
-            link.poll();
+            link.put(packet);
             Error::OK
         })
     }
@@ -248,7 +282,12 @@ impl LinkConditioner {
             }
         }
         let link = self.link.get_mut();
-        link.inner = peer;
+        link.inner = peer.map(InnerPeer::new);
+        link.inner_max_packet_size = link.inner.as_ref().map_or(0, |inner| {
+            inner
+                .max_packet_size()
+                .unwrap_or(UNKNOWN_INNER_MAX_PACKET_SIZE)
+        });
         link.ready.clear();
     }
 
@@ -422,23 +461,11 @@ impl LinkConditioner {
     }
 
     /// Returns the largest packet this conditioner accepts: the inner peer's [code]get_max_packet_size()[/code]
-    /// when it offers one to scripts (peerkit's peers do), otherwise 16777216; 0 without an inner peer.
+    /// when it offers one to scripts (peerkit's peers do), otherwise 16777216; 0 without an inner peer. It is read
+    /// when [member inner] is set.
     #[func(rename = get_max_packet_size)]
     fn max_packet_size(&self) -> i64 {
-        let link = self.link.borrow();
-        let Some(inner) = link.inner.as_ref() else {
-            return 0;
-        };
-        if inner.has_method("get_max_packet_size") {
-            let size = inner
-                .clone()
-                .upcast::<Object>()
-                .call("get_max_packet_size", &[]);
-            if let Ok(size) = size.try_to::<i64>() {
-                return size;
-            }
-        }
-        UNKNOWN_INNER_MAX_PACKET_SIZE
+        self.link.borrow().inner_max_packet_size
     }
 
     /// Returns the counters: [code]"outbound"[/code] and [code]"inbound"[/code] each hold
@@ -494,7 +521,11 @@ fn report(method: &str, error: &LinkConfigError) -> Error {
 impl LinkConditioner {
     /// The wrapped peer, for the wrapping-cycle check.
     pub(crate) fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
-        self.link.borrow().inner.clone()
+        self.link
+            .borrow()
+            .inner
+            .as_ref()
+            .map(InnerPeer::packet_peer)
     }
 }
 

@@ -77,36 +77,24 @@ impl IPacketPeerExtension for LocalPacketPeer {
     ) -> Error {
         ffi::guard("LocalPacketPeer.put_packet", || {
             // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; `send` copies them.
-            let Some(packet) = (unsafe { ffi::put_buffer(p_buffer, p_buffer_size) }) else {
-                godot_error!("LocalPacketPeer.put_packet: invalid buffer (size {p_buffer_size})");
-                return Error::ERR_INVALID_PARAMETER;
-            };
-            let Some(end) = self.end.as_mut() else {
-                godot_error!(
-                    "LocalPacketPeer.put_packet: this peer has no other end; make peers with LocalPacketPeer.create_pair()"
-                );
-                return Error::ERR_UNCONFIGURED;
-            };
-            match end.send(packet) {
-                Ok(()) => Error::OK,
-                Err(e) => {
-                    if let PairError::Oversize { .. } = e {
-                        godot_error!("LocalPacketPeer.put_packet: {e}");
-                    }
-                    e.error_code()
+            match unsafe { ffi::put_buffer(p_buffer, p_buffer_size) } {
+                Some(packet) => self.send_packet(packet),
+                None => {
+                    godot_error!(
+                        "LocalPacketPeer.put_packet: invalid buffer (size {p_buffer_size})"
+                    );
+                    Error::ERR_INVALID_PARAMETER
                 }
             }
         })
     }
 
     fn get_available_packet_count(&self) -> i32 {
-        self.end
-            .as_ref()
-            .map_or(0, |end| i32::try_from(end.queued()).unwrap_or(i32::MAX))
+        self.queued()
     }
 
     fn get_max_packet_size(&self) -> i32 {
-        i32::try_from(self.max_packet_size()).unwrap_or(i32::MAX)
+        i32::try_from(self.max_packet_size_value()).unwrap_or(i32::MAX)
     }
 }
 
@@ -157,9 +145,7 @@ impl LocalPacketPeer {
     /// [method create_pair]); 0 when unpaired. [PacketPeer] itself does not offer this to scripts.
     #[func(rename = get_max_packet_size)]
     fn max_packet_size(&self) -> i64 {
-        self.end
-            .as_ref()
-            .map_or(0, |end| end.config().max_packet_size as i64)
+        self.max_packet_size_value()
     }
 
     /// Returns how many unread packets this end's other end may hold before [method PacketPeer.put_packet]
@@ -195,6 +181,44 @@ impl LocalPacketPeer {
 }
 
 impl LocalPacketPeer {
+    /// Sends a copy of `packet` to the other end: the put path, for scripts and for wrappers calling directly.
+    pub(crate) fn send_packet(&mut self, packet: &[u8]) -> Error {
+        let Some(end) = self.end.as_mut() else {
+            godot_error!(
+                "LocalPacketPeer.put_packet: this peer has no other end; make peers with LocalPacketPeer.create_pair()"
+            );
+            return Error::ERR_UNCONFIGURED;
+        };
+        match end.send(packet) {
+            Ok(()) => Error::OK,
+            Err(e) => {
+                if let PairError::Oversize { .. } = e {
+                    godot_error!("LocalPacketPeer.put_packet: {e}");
+                }
+                e.error_code()
+            }
+        }
+    }
+
+    /// Takes the next packet for this end, for wrappers calling directly.
+    pub(crate) fn take_packet(&mut self) -> Option<Bytes> {
+        self.end.as_mut()?.recv().ok()
+    }
+
+    /// How many packets wait for this end.
+    pub(crate) fn queued(&self) -> i32 {
+        self.end
+            .as_ref()
+            .map_or(0, |end| i32::try_from(end.queued()).unwrap_or(i32::MAX))
+    }
+
+    /// The pair's maximum packet size; 0 when unpaired.
+    pub(crate) fn max_packet_size_value(&self) -> i64 {
+        self.end
+            .as_ref()
+            .map_or(0, |end| end.config().max_packet_size as i64)
+    }
+
     fn with_end(end: Option<PairEnd>, base: Base<PacketPeerExtension>) -> Self {
         Self {
             end,

@@ -13,11 +13,11 @@ use peerkit_core::reliable::{Connection, ReliableConfig, ReliableError, Status};
 use super::clock::Clock;
 use super::error::GodotErrorCode;
 use super::ffi;
-use super::wrapping::wraps;
+use super::wrapping::{wraps, InnerPeer};
 
 /// Everything `poll` touches, behind a `RefCell` because Godot calls `get_available_packet_count` through `&self`.
 struct Channel {
-    inner: Option<Gd<PacketPeer>>,
+    inner: Option<InnerPeer>,
     connection: Connection,
     clock: Clock,
     /// Reused for every datagram written.
@@ -34,17 +34,16 @@ impl Channel {
         let Some(inner) = self.inner.as_mut() else {
             return;
         };
-        let waiting = inner.get_available_packet_count();
+        let waiting = inner.available();
         for _ in 0..waiting {
-            let datagram = inner.get_packet();
-            if inner.get_packet_error() != Error::OK {
+            let Some(datagram) = inner.take() else {
                 break;
-            }
-            self.connection.handle_datagram(now, datagram.as_slice());
+            };
+            self.connection.handle_datagram(now, &datagram);
         }
         self.connection.handle_timeout(now);
         while self.connection.poll_transmit(now, &mut self.datagram) {
-            match inner.put_packet(&PackedByteArray::from(&self.datagram[..])) {
+            match inner.put(&self.datagram) {
                 Error::OK => {}
                 // A full inner queue is congestion: the datagram counts as lost and is sent again later.
                 Error::ERR_BUSY | Error::ERR_OUT_OF_MEMORY => self.inner_refused += 1,
@@ -278,7 +277,7 @@ impl ReliablePacketPeer {
             }
         }
         let channel = self.channel.get_mut();
-        channel.inner = peer;
+        channel.inner = peer.map(InnerPeer::new);
         Self::restart(channel);
     }
 
@@ -444,7 +443,11 @@ impl ReliablePacketPeer {
 impl ReliablePacketPeer {
     /// The wrapped peer, for the wrapping-cycle check.
     pub(crate) fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
-        self.channel.borrow().inner.clone()
+        self.channel
+            .borrow()
+            .inner
+            .as_ref()
+            .map(InnerPeer::packet_peer)
     }
 
     /// Starts a new connection with the current settings, at the current time.

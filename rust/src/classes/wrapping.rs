@@ -1,10 +1,85 @@
-//! Peers that wrap an inner peer, and the check that keeps them from wrapping themselves.
+//! Peers that wrap an inner peer: the inner peer itself (with a direct path to peerkit's own LocalPacketPeer),
+//! and the check that keeps a wrapper from wrapping itself.
 
+use bytes::Bytes;
 use godot::classes::PacketPeer;
+use godot::global::Error;
 use godot::prelude::*;
 
 use super::link_conditioner::LinkConditioner;
+use super::local_packet_peer::LocalPacketPeer;
 use super::reliable_packet_peer::ReliablePacketPeer;
+
+/// The peer a wrapper sends through. A LocalPacketPeer is called directly in Rust: no engine call, no
+/// PackedByteArray, and received packets are handed over without a copy. Any other peer goes through its
+/// PacketPeer methods.
+pub(crate) enum InnerPeer {
+    /// peerkit's in-memory peer.
+    Local(Gd<LocalPacketPeer>),
+    /// Any other PacketPeer.
+    Other(Gd<PacketPeer>),
+}
+
+impl InnerPeer {
+    pub(crate) fn new(peer: Gd<PacketPeer>) -> Self {
+        match peer.try_cast::<LocalPacketPeer>() {
+            Ok(local) => InnerPeer::Local(local),
+            Err(other) => InnerPeer::Other(other),
+        }
+    }
+
+    /// The peer as a PacketPeer, for scripts.
+    pub(crate) fn packet_peer(&self) -> Gd<PacketPeer> {
+        match self {
+            InnerPeer::Local(local) => local.clone().upcast(),
+            InnerPeer::Other(other) => other.clone(),
+        }
+    }
+
+    pub(crate) fn available(&mut self) -> i32 {
+        match self {
+            InnerPeer::Local(local) => local.bind().queued(),
+            InnerPeer::Other(other) => other.get_available_packet_count(),
+        }
+    }
+
+    /// The next received packet, or `None` when there is none (or the peer reports an error).
+    pub(crate) fn take(&mut self) -> Option<Bytes> {
+        match self {
+            InnerPeer::Local(local) => local.bind_mut().take_packet(),
+            InnerPeer::Other(other) => {
+                let packet = other.get_packet();
+                (other.get_packet_error() == Error::OK)
+                    .then(|| Bytes::copy_from_slice(packet.as_slice()))
+            }
+        }
+    }
+
+    pub(crate) fn put(&mut self, packet: &[u8]) -> Error {
+        match self {
+            InnerPeer::Local(local) => local.bind_mut().send_packet(packet),
+            InnerPeer::Other(other) => other.put_packet(&PackedByteArray::from(packet)),
+        }
+    }
+
+    /// The largest packet the peer accepts, when it says (peerkit's peers do; Godot's own do not tell scripts).
+    pub(crate) fn max_packet_size(&self) -> Option<i64> {
+        match self {
+            InnerPeer::Local(local) => Some(local.bind().max_packet_size_value()),
+            InnerPeer::Other(other) => {
+                if !other.has_method("get_max_packet_size") {
+                    return None;
+                }
+                other
+                    .clone()
+                    .upcast::<Object>()
+                    .call("get_max_packet_size", &[])
+                    .try_to::<i64>()
+                    .ok()
+            }
+        }
+    }
+}
 
 /// The longest chain of wrappers walked before it is treated as a cycle.
 const MAX_CHAIN: usize = 1024;

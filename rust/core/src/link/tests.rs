@@ -64,6 +64,26 @@ fn a_clean_link_delivers_everything_at_once_and_in_order() {
 }
 
 #[test]
+fn pass_through_counts_exactly_what_send_and_poll_would() {
+    let mut fast = LinkModel::new(LinkConfig::default(), 1);
+    let mut slow = LinkModel::new(LinkConfig::default(), 1);
+    for i in 0..100u64 {
+        assert!(fast.pass_through(10 + i as usize));
+        slow.send(i, Bytes::from(vec![0; 10 + i as usize]));
+        assert!(slow.poll(i).is_some());
+    }
+    assert_eq!(fast.stats(), slow.stats());
+    // Not when anything is impaired, or anything is queued.
+    let mut lossy = LinkModel::new(with(|c| c.loss = 0.5), 1);
+    assert!(!lossy.pass_through(10));
+    let mut delayed = LinkModel::new(with(|c| c.latency_ms = 5.0), 1);
+    delayed.send(0, Bytes::from_static(b"x"));
+    delayed.set_config(LinkConfig::default());
+    assert!(!delayed.pass_through(10), "a queued packet must go first");
+    assert_eq!(delayed.stats().packets_in, 1);
+}
+
+#[test]
 fn latency_holds_a_packet_until_exactly_its_time() {
     let mut model = LinkModel::new(with(|c| c.latency_ms = 100.0), 1);
     model.send(5_000, Bytes::from_static(b"x"));
