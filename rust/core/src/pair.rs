@@ -11,10 +11,77 @@ use std::sync::Arc;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+/// Packets up to this size travel inside the queue slot itself, with no allocation of their own.
+pub const INLINE_PACKET_SIZE: usize = 64;
+
+/// A packet in a pair's queue: small ones inline, larger ones in a shared buffer.
+#[derive(Debug, Clone)]
+pub enum Packet {
+    /// A packet of at most `INLINE_PACKET_SIZE` bytes, stored in place.
+    Inline {
+        /// How many of `bytes` are the packet.
+        len: u8,
+        /// The packet, padded.
+        bytes: [u8; INLINE_PACKET_SIZE],
+    },
+    /// A larger packet.
+    Shared(Bytes),
+}
+
+impl Packet {
+    /// A copy of `data`.
+    pub fn copy_from(data: &[u8]) -> Self {
+        if data.len() <= INLINE_PACKET_SIZE {
+            let mut bytes = [0u8; INLINE_PACKET_SIZE];
+            bytes[..data.len()].copy_from_slice(data);
+            Packet::Inline {
+                len: data.len() as u8,
+                bytes,
+            }
+        } else {
+            Packet::Shared(Bytes::copy_from_slice(data))
+        }
+    }
+
+    /// The packet as `Bytes` (copying a small one into an allocation of its own).
+    pub fn into_bytes(self) -> Bytes {
+        match self {
+            Packet::Inline { len, bytes } => Bytes::copy_from_slice(&bytes[..len as usize]),
+            Packet::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl Default for Packet {
+    fn default() -> Self {
+        Packet::Inline {
+            len: 0,
+            bytes: [0; INLINE_PACKET_SIZE],
+        }
+    }
+}
+
+impl std::ops::Deref for Packet {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Packet::Inline { len, bytes } => &bytes[..*len as usize],
+            Packet::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Packet {
+    fn eq(&self, other: &Self) -> bool {
+        self[..] == other[..]
+    }
+}
+
 /// The largest packet a pair may be configured to carry: 16 MiB.
 pub const MAX_PACKET_SIZE_LIMIT: usize = 16 * 1024 * 1024;
 /// The largest per-end queue a pair may be configured with, in packets. Queue slots are reserved up front
-/// (about 40 bytes each), so this bounds that reservation to about 40 MiB per end.
+/// (80 bytes each: a small packet travels inside its slot), so this bounds that reservation to 80 MiB per end.
 pub const CAPACITY_LIMIT: usize = 1 << 20;
 
 /// Why a pair could not be made or a packet could not be moved.
@@ -113,8 +180,8 @@ impl EndStats {
 /// One end of a connected pair. Dropping it closes the pair.
 #[derive(Debug)]
 pub struct PairEnd {
-    to_peer: Sender<Bytes>,
-    inbox: Receiver<Bytes>,
+    to_peer: Sender<Packet>,
+    inbox: Receiver<Packet>,
     open: Arc<AtomicBool>,
     config: PairConfig,
     stats: EndStats,
@@ -151,7 +218,7 @@ impl PairEnd {
             self.stats.refused_closed += 1;
             return Err(PairError::Closed);
         }
-        match self.to_peer.try_send(Bytes::copy_from_slice(packet)) {
+        match self.to_peer.try_send(Packet::copy_from(packet)) {
             Ok(()) => {
                 self.stats.packets_sent += 1;
                 self.stats.bytes_sent += packet.len() as u64;
@@ -171,7 +238,7 @@ impl PairEnd {
     }
 
     /// Takes the oldest packet from this end's inbox. Packets that arrived before a close stay receivable.
-    pub fn recv(&mut self) -> Result<Bytes, PairError> {
+    pub fn recv(&mut self) -> Result<Packet, PairError> {
         let packet = self.inbox.try_recv().map_err(|_| PairError::Empty)?;
         self.stats.packets_received += 1;
         self.stats.bytes_received += packet.len() as u64;
@@ -258,6 +325,30 @@ mod tests {
         }
         assert_eq!(b.recv(), Err(PairError::Empty));
         assert_eq!(&a.recv().unwrap()[..], b"back");
+    }
+
+    #[test]
+    fn small_and_large_packets_both_arrive_intact() {
+        let (mut a, mut b) = small(8, 1000);
+        let sizes = [
+            0,
+            1,
+            INLINE_PACKET_SIZE - 1,
+            INLINE_PACKET_SIZE,
+            INLINE_PACKET_SIZE + 1,
+            1000,
+        ];
+        for size in sizes {
+            let data: Vec<u8> = (0..size).map(|i| i as u8 ^ 0x5A).collect();
+            a.send(&data).unwrap();
+            let got = b.recv().unwrap();
+            assert_eq!(&got[..], &data[..], "size {size}");
+            assert_eq!(
+                matches!(got, Packet::Inline { .. }),
+                size <= INLINE_PACKET_SIZE
+            );
+            assert_eq!(&got.into_bytes()[..], &data[..]);
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use godot::classes::{IPacketPeerExtension, PacketPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use peerkit_core::pair::{self, PairConfig, PairEnd, PairError};
+use peerkit_core::pair::{self, Packet, PairConfig, PairEnd, PairError};
 
 use super::error::GodotErrorCode;
 use super::ffi;
@@ -34,7 +34,7 @@ pub struct LocalPacketPeer {
     /// This end of the pair; `None` for a peer made with `new()`.
     end: Option<PairEnd>,
     /// The packet last handed to Godot by `_get_packet`; kept so its pointer stays valid until the next call.
-    current: Bytes,
+    current: Packet,
     base: Base<PacketPeerExtension>,
 }
 
@@ -103,7 +103,7 @@ impl LocalPacketPeer {
     /// Makes two connected peers and returns them as [code][end_a, end_b][/code].
     ///
     /// [param capacity] is how many unread packets each end holds before the sender gets [constant ERR_BUSY]
-    /// (1 to 1048576; slots are reserved up front, about 40 bytes each). [param max_packet_size] is the largest
+    /// (1 to 1048576; slots are reserved up front, 80 bytes each, and a packet of up to 64 bytes travels inside its slot). [param max_packet_size] is the largest
     /// packet either end accepts, in bytes (1 to 16777216). Invalid values push an error and return an empty array.
     #[func]
     fn create_pair(
@@ -202,7 +202,7 @@ impl LocalPacketPeer {
 
     /// Takes the next packet for this end, for wrappers calling directly.
     pub(crate) fn take_packet(&mut self) -> Option<Bytes> {
-        self.end.as_mut()?.recv().ok()
+        self.end.as_mut()?.recv().ok().map(Packet::into_bytes)
     }
 
     /// How many packets wait for this end.
@@ -222,7 +222,7 @@ impl LocalPacketPeer {
     fn with_end(end: Option<PairEnd>, base: Base<PacketPeerExtension>) -> Self {
         Self {
             end,
-            current: Bytes::new(),
+            current: Packet::default(),
             base,
         }
     }
