@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/build.sh [--release [--editor]] [--help]
+Usage: scripts/build.sh [--release [--editor]] [--test-hooks] [--help]
 
 Runs `cargo build -p peerkit` (debug by default) and copies the library into addons/peerkit/bin/
 under the name peerkit.gdextension lists for this platform:
@@ -13,16 +13,19 @@ under the name peerkit.gdextension lists for this platform:
 --editor (with --release) also installs the release build under the *.debug.* name, so the editor and
 headless runs (demo, benchmarks) use the optimised library. The debug build runs godot-rust's strict
 safeguards, which make each call into the library many times slower: right for tests, slow for play.
+--test-hooks builds in PeerkitPanicProbe, a class that panics on purpose, for scripts/test.sh. Not for shipping.
 Prints the path of the copied library.
 USAGE
 }
 
 profile=debug
 editor=false
+features=()
 for arg in "$@"; do
   case "$arg" in
     --release) profile=release ;;
     --editor) editor=true ;;
+    --test-hooks) features=(--features test-hooks) ;;
     -h|--help) usage; exit 0 ;;
     *) echo "build.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
@@ -36,7 +39,7 @@ fi
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 
-cargo_args=(build -p peerkit --locked)
+cargo_args=(build -p peerkit --locked "${features[@]}")
 [[ $profile == release ]] && cargo_args+=(--release)
 cargo "${cargo_args[@]}" >&2
 

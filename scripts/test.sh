@@ -4,12 +4,15 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/test.sh [FILTER...] [--help]
+Usage: scripts/test.sh [--fuzz SECONDS] [FILTER...] [--help]
 
   1. finds or installs Godot 4.3+ (scripts/install-godot.sh);
-  2. builds the debug library into addons/peerkit/bin (scripts/build.sh);
-  3. runs `cargo test --workspace`;
-  4. runs the GDScript suites in godot-project/tests headless.
+  2. builds the debug library into addons/peerkit/bin (scripts/build.sh --test-hooks: with the
+     PeerkitPanicProbe class the tests use to prove a panic becomes an error);
+  3. checks formatting (cargo fmt --check) and lints (cargo clippy --all-targets -D warnings);
+  4. runs `cargo test --workspace`;
+  5. runs the GDScript suites in godot-project/tests headless.
+  6. with --fuzz SECONDS, runs each fuzz target that long (scripts/fuzz.sh; CI uses 30).
 FILTER (optional, one or more): run only the GDScript tests whose "suite.test" name contains it,
 e.g. `scripts/test.sh close` or `scripts/test.sh test_local_packet_peer`. Rust tests always run.
 
@@ -21,12 +24,15 @@ USAGE
 }
 
 filters=()
-for arg in "$@"; do
-  case "$arg" in
+fuzz_seconds=""
+while (( $# > 0 )); do
+  case "$1" in
     -h|--help) usage; exit 0 ;;
-    -*) echo "test.sh: unknown option '$arg' (see --help)" >&2; exit 2 ;;
-    *) filters+=("$arg") ;;
+    --fuzz) fuzz_seconds=${2:?--fuzz needs a number of seconds}; shift ;;
+    -*) echo "test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) filters+=("$1") ;;
   esac
+  shift
 done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,9 +47,20 @@ godot=$(scripts/install-godot.sh)
 echo "$godot ($("$godot" --headless --version 2>/dev/null | tail -n 1))"
 
 step "build"
-scripts/build.sh
+scripts/build.sh --test-hooks
 
 problems=()
+lint_failed=0
+
+step "cargo fmt --check, cargo clippy"
+if ! cargo fmt --all -- --check; then
+  problems+=("cargo fmt --check: the code is not formatted (run cargo fmt --all)")
+  lint_failed=$((lint_failed + 1))
+fi
+if ! cargo clippy --workspace --all-targets --locked -- -D warnings; then
+  problems+=("cargo clippy found warnings")
+  lint_failed=$((lint_failed + 1))
+fi
 
 step "cargo test"
 set +e
@@ -83,14 +100,32 @@ for pattern in 'SCRIPT ERROR' "Can't open dynamic library" 'Error loading extens
   fi
 done
 
+fuzz_passed=0
+fuzz_failed=0
+if [[ -n $fuzz_seconds ]]; then
+  step "fuzzing, $fuzz_seconds s per target"
+  set +e
+  scripts/fuzz.sh "$fuzz_seconds" 2>&1 | tee "$logs/fuzz.log"
+  set -e
+  fuzz_line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$logs/fuzz.log" | tail -n 1 || true)
+  if [[ -n $fuzz_line ]]; then
+    read -r fuzz_passed fuzz_failed < <(echo "$fuzz_line" | sed -E 's/fuzz: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+  else
+    fuzz_failed=1
+    problems+=("the fuzz run printed no summary (did cargo-fuzz build?)")
+  fi
+fi
+
 step "summary"
 for p in "${problems[@]}"; do echo "problem: $p"; done
-passed=$((rust_passed + gd_passed))
-failed=$((rust_failed + gd_failed))
+passed=$((rust_passed + gd_passed + fuzz_passed))
+failed=$((rust_failed + gd_failed + lint_failed + fuzz_failed))
 if (( failed == 0 && ${#problems[@]} > 0 )); then
   failed=1  # a log problem with every test green still fails the run
 fi
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "gdscript: $gd_passed passed, $gd_failed failed"
+echo "lint: $((2 - lint_failed)) passed, $lint_failed failed"
+[[ -n $fuzz_seconds ]] && echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 echo "$passed passed, $failed failed"
 (( failed == 0 ))

@@ -7,5 +7,7 @@ mod error;
 mod ffi;
 mod link_conditioner;
 mod local_packet_peer;
+#[cfg(feature = "test-hooks")]
+mod panic_probe;
 mod reliable_packet_peer;
 mod wrapping;

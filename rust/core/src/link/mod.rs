@@ -65,7 +65,7 @@ pub struct LinkStats {
     pub dropped_overflow: u64,
     /// Packets dropped because the link was down, including those queued when it went down.
     pub dropped_link_down: u64,
-    /// Extra copies made by duplication.
+    /// Extra copies made by duplication (including copies then dropped for lack of room).
     pub duplicated: u64,
     /// Packets scheduled to arrive before a packet sent earlier.
     pub reordered: u64,
@@ -221,14 +221,14 @@ impl LinkModel {
             return SendOutcome::Dropped(DropReason::Loss);
         }
         let duplicate = self.rng.chance(self.config.duplicate);
+        // A duplicate counts as made even if the queue then has no room for it: it is then dropped as overflow,
+        // so every copy is accounted for once.
+        self.stats.duplicated += duplicate as u64;
         let mut copies = 0u8;
-        for copy in 0..(1 + duplicate as u8) {
+        for _ in 0..(1 + duplicate as u8) {
             if self.queue.len() >= self.config.queue_limit {
                 self.stats.dropped_overflow += 1;
                 continue;
-            }
-            if copy == 1 {
-                self.stats.duplicated += 1;
             }
             let packet = self.maybe_corrupt(&packet);
             self.schedule(now, packet);

@@ -315,6 +315,29 @@ fn queue_limit_counts_overflow() {
     assert_accounted(&model);
 }
 
+/// Found by the link_model fuzz target: a duplicate copy dropped for lack of room was counted as dropped but not
+/// as made.
+#[test]
+fn a_duplicate_that_overflows_is_counted_once() {
+    let mut model = LinkModel::new(
+        with(|c| {
+            c.latency_ms = 10.0;
+            c.duplicate = 1.0;
+            c.queue_limit = 1;
+        }),
+        24,
+    );
+    model.send(0, numbered(0, 8)); // the original is queued, its duplicate overflows
+    assert_accounted(&model);
+    model.send(1, numbered(1, 8)); // both copies overflow
+    assert_accounted(&model);
+    let s = model.stats();
+    assert_eq!(
+        (s.duplicated, s.dropped_overflow, model.queued()),
+        (2, 3, 1)
+    );
+}
+
 #[test]
 fn link_down_drops_new_and_queued_packets_until_it_is_up_again() {
     let mut model = LinkModel::new(with(|c| c.latency_ms = 10.0), 21);
