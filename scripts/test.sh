@@ -39,6 +39,9 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 logs="$repo/target/test-logs"
 mkdir -p "$logs"
+# The Rust docs test writes the library's editor docs here; tests/test_docs.gd checks them against ClassDB.
+export PEERKIT_DOCS_DIR="$repo/target/docs-xml"
+rm -rf "$PEERKIT_DOCS_DIR"
 
 step() { printf '\n== %s\n' "$*"; }
 

@@ -115,13 +115,13 @@ impl Link {
 /// Gilbert–Elliott burst loss, duplication, reordering, bit corruption, a bandwidth cap with a bounded queue,
 /// and a switch that cuts the link. Everything is off by default. See [method configure] for the settings and
 /// [method apply_preset] for ready-made links.
-/// [codeblock]
+/// ```gdscript
 /// var ends := LocalPacketPeer.create_pair()
 /// var lagged := LinkConditioner.new()
 /// lagged.inner = ends[0]
 /// lagged.configure({"latency_ms": 100, "jitter_ms": 20, "loss": 0.05})
 /// lagged.put_var("hello") # arrives at ends[1] about 100 ms later, unless lost
-/// [/codeblock]
+/// ```
 /// Time is real time by default. With [member use_manual_clock], time moves only through [method advance], and
 /// with the same [member seed] the same calls give the same deliveries on every run: use that in tests.
 /// Queued packets move when [method poll] is called; [method PacketPeer.get_available_packet_count],

@@ -18,11 +18,11 @@ use super::ffi;
 ///
 /// Make a pair with [method create_pair]. A peer made with [code]LocalPacketPeer.new()[/code] has no other end:
 /// it refuses every packet with [constant ERR_UNCONFIGURED].
-/// [codeblock]
+/// ```gdscript
 /// var ends := LocalPacketPeer.create_pair()
 /// ends[0].put_var({"hello": "world"})
 /// print(ends[1].get_var()) # {"hello": "world"}
-/// [/codeblock]
+/// ```
 /// Errors: [method PacketPeer.put_packet] returns [constant ERR_INVALID_PARAMETER] for a packet over
 /// [method get_max_packet_size] bytes, [constant ERR_BUSY] when the other end already holds [method get_capacity]
 /// unread packets, and [constant ERR_CONNECTION_ERROR] once the pair is closed; a refused packet is not queued.

@@ -86,7 +86,7 @@ impl Channel {
 /// ([method get_status] becomes [constant STATUS_FAILED] and [signal connection_failed] is emitted).
 /// Messages up to [member max_message_size] bytes are split into datagrams of at most [member mtu] bytes.
 /// Both sides must use ReliablePacketPeer with the same [member max_message_size].
-/// [codeblock]
+/// ```gdscript
 /// var reliable := ReliablePacketPeer.new()
 /// reliable.inner = udp_peer # connected with set_dest_address or connect_to_host
 /// reliable.put_var({"chat": "hello"})
@@ -94,7 +94,7 @@ impl Channel {
 /// reliable.poll()
 /// while reliable.get_available_packet_count() > 0:
 ///     print(reliable.get_var())
-/// [/codeblock]
+/// ```
 /// Call [method poll] at least once per frame (get, put and [method PacketPeer.get_available_packet_count] poll
 /// too): it sends acknowledgements, retransmissions and keepalives. When the send buffer is full,
 /// [method PacketPeer.put_packet] returns [constant ERR_BUSY] and queues nothing. The checksum on every datagram
