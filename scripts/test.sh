@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/test.sh [--fuzz SECONDS] [FILTER...] [--help]
+Usage: scripts/test.sh [--fuzz SECONDS] [--package] [FILTER...] [--help]
 
   1. finds or installs Godot 4.3+ (scripts/install-godot.sh);
   2. builds the debug library into addons/peerkit/bin (scripts/build.sh --test-hooks: with the
@@ -12,7 +12,8 @@ Usage: scripts/test.sh [--fuzz SECONDS] [FILTER...] [--help]
   3. checks formatting (cargo fmt --check) and lints (cargo clippy --all-targets -D warnings);
   4. runs `cargo test --workspace`;
   5. runs the GDScript suites in godot-project/tests headless.
-  6. with --fuzz SECONDS, runs each fuzz target that long (scripts/fuzz.sh; CI uses 30).
+  6. with --fuzz SECONDS, runs each fuzz target that long (scripts/fuzz.sh; CI uses 30);
+  7. with --package, packages the addon and installs it into a brand-new project (scripts/install-test.sh).
 FILTER (optional, one or more): run only the GDScript tests whose "suite.test" name contains it,
 e.g. `scripts/test.sh close` or `scripts/test.sh test_local_packet_peer`. Rust tests always run.
 
@@ -25,9 +26,11 @@ USAGE
 
 filters=()
 fuzz_seconds=""
+package=false
 while (( $# > 0 )); do
   case "$1" in
     -h|--help) usage; exit 0 ;;
+    --package) package=true ;;
     --fuzz) fuzz_seconds=${2:?--fuzz needs a number of seconds}; shift ;;
     -*) echo "test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) filters+=("$1") ;;
@@ -119,10 +122,26 @@ if [[ -n $fuzz_seconds ]]; then
   fi
 fi
 
+install_passed=0
+install_failed=0
+if [[ $package == true ]]; then
+  step "package and install into a new project"
+  set +e
+  scripts/install-test.sh 2>&1 | tee "$logs/install.log"
+  set -e
+  if grep -qE '^install: 1 passed, 0 failed$' "$logs/install.log"; then
+    install_passed=1
+  else
+    install_failed=1
+  fi
+  # The package build installed the optimised library under the editor's name; put the test build back.
+  scripts/build.sh --test-hooks >/dev/null
+fi
+
 step "summary"
 for p in "${problems[@]}"; do echo "problem: $p"; done
-passed=$((rust_passed + gd_passed + fuzz_passed))
-failed=$((rust_failed + gd_failed + lint_failed + fuzz_failed))
+passed=$((rust_passed + gd_passed + fuzz_passed + install_passed))
+failed=$((rust_failed + gd_failed + lint_failed + fuzz_failed + install_failed))
 if (( failed == 0 && ${#problems[@]} > 0 )); then
   failed=1  # a log problem with every test green still fails the run
 fi
@@ -130,5 +149,6 @@ echo "rust: $rust_passed passed, $rust_failed failed"
 echo "gdscript: $gd_passed passed, $gd_failed failed"
 echo "lint: $((2 - lint_failed)) passed, $lint_failed failed"
 [[ -n $fuzz_seconds ]] && echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
+[[ $package == true ]] && echo "install: $install_passed passed, $install_failed failed"
 echo "$passed passed, $failed failed"
 (( failed == 0 ))

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# What a user does: unzip the packaged addon into a brand-new project, open (import) it, use every class.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/install-test.sh [--help]
+
+Packages the addon (scripts/package.sh), unzips it into a brand-new, empty Godot project in a temporary
+folder, imports that project headless (as opening it in the editor would; twice, see below), then runs a
+smoke script that uses every class. The first headless editor session that discovers an extension may crash
+at exit (a Godot bug, godotengine/godot#123511); the second import must then exit cleanly. Nothing from this repository but the zip (and the smoke script) goes into the project.
+Prints "install: 1 passed, 0 failed" (or failed) and exits non-zero on failure.
+USAGE
+}
+
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+  "") ;;
+  *) echo "install-test.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+esac
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+godot=$(scripts/install-godot.sh)
+zip=$(scripts/package.sh)
+project=$(mktemp -d)
+trap 'rm -rf "$project"' EXIT
+
+cat > "$project/project.godot" <<'PROJECT'
+config_version=5
+
+[application]
+
+config/name="peerkit install test"
+PROJECT
+python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$zip" "$project"
+cp godot-project/install_test/smoke.gd "$project/smoke.gd"
+
+echo "importing a new project with $(basename "$zip") ..."
+# First editor session: it discovers the extension. Godot's headless editor may crash at exit in exactly this
+# session (godotengine/godot#123511, not peerkit's: godot-cpp extensions hit it too); its work is saved by then.
+timeout 300 "$godot" --headless --import --path "$project" >"$project.import.log" 2>&1 ||
+  echo "(first import exited with $?: the known engine crash at exit after discovering an extension)"
+# Second session: the extension is listed now and loads at start-up; this one must exit cleanly.
+if ! timeout 300 "$godot" --headless --import --path "$project" >>"$project.import.log" 2>&1 ||
+    grep -qE "Can't open dynamic library|Error loading extension" "$project.import.log"; then
+  grep -E "ERROR|Can't open|Error loading" "$project.import.log" | head -20
+  rm -f "$project.import.log"
+  echo "install: 0 passed, 1 failed"
+  exit 1
+fi
+set +e
+timeout 120 "$godot" --headless --path "$project" -s res://smoke.gd 2>&1 | tee "$project.smoke.log"
+rc=${PIPESTATUS[0]}
+set -e
+rm -f "$project.import.log"
+if (( rc == 0 )) && grep -q "^smoke: ok" "$project.smoke.log"; then
+  rm -f "$project.smoke.log"
+  echo "install: 1 passed, 0 failed"
+else
+  rm -f "$project.smoke.log"
+  echo "install: 0 passed, 1 failed"
+  exit 1
+fi

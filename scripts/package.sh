@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Build an Asset-Library-ready zip of the addon: dist/peerkit-VERSION.zip.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/package.sh [--help]
+
+Builds the optimised library (scripts/build.sh --release --editor: the release build under both the
+release and the editor's names, so the editor and exported games both load it) and writes
+dist/peerkit-VERSION.zip (VERSION from Cargo.toml) holding addons/peerkit/: peerkit.gdextension, bin/ with
+the libraries built on this system, icons/, LICENSE and README.md. Prints the zip's path.
+USAGE
+}
+
+case "${1:-}" in
+  -h|--help) usage; exit 0 ;;
+  "") ;;
+  *) echo "package.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+esac
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+version=$(sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -n 1)
+[[ -n $version ]] || { echo "package.sh: no version in Cargo.toml" >&2; exit 1; }
+scripts/build.sh --release --editor >&2
+
+mkdir -p dist
+zip_path="$repo/dist/peerkit-$version.zip"
+rm -f "$zip_path"
+python3 - "$zip_path" <<'PY'
+import os, sys, zipfile
+out = sys.argv[1]
+with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+    for root, _, files in os.walk("addons/peerkit"):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if name.startswith(".") or name.endswith(".tmp"):
+                continue
+            z.write(path, path)
+PY
+echo "$zip_path"
