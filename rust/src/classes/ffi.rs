@@ -46,6 +46,54 @@ pub(crate) unsafe fn put_buffer<'a>(buffer: RawPtr<*const u8>, size: i32) -> Opt
     Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// Borrows `_put_packet`'s buffer, or logs why it cannot and returns the error for the virtual to return.
+///
+/// # Safety
+/// As [`put_buffer`].
+pub(crate) unsafe fn put_slice<'a>(
+    what: &str,
+    buffer: RawPtr<*const u8>,
+    size: i32,
+) -> Result<&'a [u8], Error> {
+    // SAFETY: forwarded from the caller.
+    match unsafe { put_buffer(buffer, size) } {
+        Some(packet) => Ok(packet),
+        None => {
+            godot_error!("{what}: invalid buffer (size {size})");
+            Err(Error::ERR_INVALID_PARAMETER)
+        }
+    }
+}
+
+/// Answers `_get_packet`: hands `packet` to Godot, keeping it in `current` so its bytes stay valid until the
+/// next `_get_packet` on the same object; with no packet, hands out an empty buffer and returns `empty_error`.
+///
+/// # Safety
+/// `r_buffer` and `r_buffer_size` must be the out-pointers Godot passed to `_get_packet`, and `current` must be
+/// a field of the object being called, left alone until its next `_get_packet`.
+pub(crate) unsafe fn hand_out<P: std::ops::Deref<Target = [u8]>>(
+    current: &mut P,
+    packet: Option<P>,
+    r_buffer: RawPtr<*mut RawPtr<*const u8>>,
+    r_buffer_size: RawPtr<*mut i32>,
+    empty_error: Error,
+) -> Error {
+    match packet {
+        Some(packet) => {
+            *current = packet;
+            // SAFETY: valid out-pointers (caller); `current` keeps the bytes alive and unchanged until the next
+            // `_get_packet` replaces it.
+            unsafe { write_packet_out(r_buffer, r_buffer_size, current) };
+            Error::OK
+        }
+        None => {
+            // SAFETY: valid out-pointers (caller); an empty slice needs no keeping.
+            unsafe { write_packet_out(r_buffer, r_buffer_size, &[]) };
+            empty_error
+        }
+    }
+}
+
 /// Writes a packet's address and size into `_get_packet`'s out-parameters.
 ///
 /// # Safety

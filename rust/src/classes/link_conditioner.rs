@@ -186,24 +186,14 @@ impl IPacketPeerExtension for LinkConditioner {
         ffi::guard("LinkConditioner.get_packet", || {
             let link = self.link.get_mut();
             link.poll();
-            match link.ready.pop_front() {
-                Some(packet) => {
-                    self.current = packet;
-                    // SAFETY: Godot passes valid out-pointers; `self.current` keeps the bytes alive and unchanged
-                    // until the next `_get_packet` on this object replaces it.
-                    unsafe { ffi::write_packet_out(r_buffer, r_buffer_size, &self.current) };
-                    Error::OK
-                }
-                None => {
-                    // SAFETY: as above.
-                    unsafe { ffi::write_packet_out(r_buffer, r_buffer_size, &[]) };
-                    if link.inner.is_none() {
-                        Error::ERR_UNCONFIGURED
-                    } else {
-                        Error::ERR_UNAVAILABLE
-                    }
-                }
-            }
+            let empty = if link.inner.is_none() {
+                Error::ERR_UNCONFIGURED
+            } else {
+                Error::ERR_UNAVAILABLE
+            };
+            let packet = link.ready.pop_front();
+            // SAFETY: Godot's out-pointers, and `self.current` is this object's packet slot.
+            unsafe { ffi::hand_out(&mut self.current, packet, r_buffer, r_buffer_size, empty) }
         })
     }
 
@@ -214,9 +204,11 @@ impl IPacketPeerExtension for LinkConditioner {
     ) -> Error {
         ffi::guard("LinkConditioner.put_packet", || {
             // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied below.
-            let Some(packet) = (unsafe { ffi::put_buffer(p_buffer, p_buffer_size) }) else {
-                godot_error!("LinkConditioner.put_packet: invalid buffer (size {p_buffer_size})");
-                return Error::ERR_INVALID_PARAMETER;
+            let packet = match unsafe {
+                ffi::put_slice("LinkConditioner.put_packet", p_buffer, p_buffer_size)
+            } {
+                Ok(packet) => packet,
+                Err(e) => return e,
             };
             let link = self.link.get_mut();
             let max = link.inner_max_packet_size;

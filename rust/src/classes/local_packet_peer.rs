@@ -53,20 +53,12 @@ impl IPacketPeerExtension for LocalPacketPeer {
             let Some(end) = self.end.as_mut() else {
                 return Error::ERR_UNCONFIGURED;
             };
-            match end.recv() {
-                Ok(packet) => {
-                    self.current = packet;
-                    // SAFETY: Godot passes valid out-pointers; `self.current` keeps the bytes alive and unchanged
-                    // until the next `_get_packet` on this object replaces it.
-                    unsafe { ffi::write_packet_out(r_buffer, r_buffer_size, &self.current) };
-                    Error::OK
-                }
-                Err(e) => {
-                    // SAFETY: as above; an empty slice leaves Godot a zero-length packet if it ignores the error.
-                    unsafe { ffi::write_packet_out(r_buffer, r_buffer_size, &[]) };
-                    e.error_code()
-                }
-            }
+            let (packet, empty) = match end.recv() {
+                Ok(packet) => (Some(packet), Error::OK),
+                Err(e) => (None, e.error_code()),
+            };
+            // SAFETY: Godot's out-pointers, and `self.current` is this object's packet slot.
+            unsafe { ffi::hand_out(&mut self.current, packet, r_buffer, r_buffer_size, empty) }
         })
     }
 
@@ -77,14 +69,9 @@ impl IPacketPeerExtension for LocalPacketPeer {
     ) -> Error {
         ffi::guard("LocalPacketPeer.put_packet", || {
             // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; `send` copies them.
-            match unsafe { ffi::put_buffer(p_buffer, p_buffer_size) } {
-                Some(packet) => self.send_packet(packet),
-                None => {
-                    godot_error!(
-                        "LocalPacketPeer.put_packet: invalid buffer (size {p_buffer_size})"
-                    );
-                    Error::ERR_INVALID_PARAMETER
-                }
+            match unsafe { ffi::put_slice("LocalPacketPeer.put_packet", p_buffer, p_buffer_size) } {
+                Ok(packet) => self.send_packet(packet),
+                Err(e) => e,
             }
         })
     }

@@ -158,24 +158,14 @@ impl IPacketPeerExtension for ReliablePacketPeer {
         ffi::guard("ReliablePacketPeer.get_packet", || {
             self.poll_and_announce();
             let channel = self.channel.get_mut();
-            match channel.connection.recv() {
-                Some(message) => {
-                    self.current = message;
-                    // SAFETY: Godot passes valid out-pointers; `self.current` keeps the bytes alive and unchanged
-                    // until the next `_get_packet` on this object replaces it.
-                    unsafe { ffi::write_packet_out(r_buffer, r_buffer_size, &self.current) };
-                    Error::OK
-                }
-                None => {
-                    // SAFETY: as above.
-                    unsafe { ffi::write_packet_out(r_buffer, r_buffer_size, &[]) };
-                    if channel.inner.is_none() {
-                        Error::ERR_UNCONFIGURED
-                    } else {
-                        Error::ERR_UNAVAILABLE
-                    }
-                }
-            }
+            let empty = if channel.inner.is_none() {
+                Error::ERR_UNCONFIGURED
+            } else {
+                Error::ERR_UNAVAILABLE
+            };
+            let message = channel.connection.recv();
+            // SAFETY: Godot's out-pointers, and `self.current` is this object's message slot.
+            unsafe { ffi::hand_out(&mut self.current, message, r_buffer, r_buffer_size, empty) }
         })
     }
 
@@ -186,11 +176,11 @@ impl IPacketPeerExtension for ReliablePacketPeer {
     ) -> Error {
         ffi::guard("ReliablePacketPeer.put_packet", || {
             // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied below.
-            let Some(message) = (unsafe { ffi::put_buffer(p_buffer, p_buffer_size) }) else {
-                godot_error!(
-                    "ReliablePacketPeer.put_packet: invalid buffer (size {p_buffer_size})"
-                );
-                return Error::ERR_INVALID_PARAMETER;
+            let message = match unsafe {
+                ffi::put_slice("ReliablePacketPeer.put_packet", p_buffer, p_buffer_size)
+            } {
+                Ok(message) => message,
+                Err(e) => return e,
             };
             if self.channel.get_mut().inner.is_none() {
                 godot_error!("ReliablePacketPeer.put_packet: no inner peer; set `inner` to the PacketPeer to send over");
