@@ -47,6 +47,7 @@ func _run() -> void:
 		_cross_thread()
 		_link_conditioner()
 		_reliable()
+		_udp()
 	if json_path != "":
 		var file := FileAccess.open(json_path, FileAccess.WRITE)
 		file.store_string(JSON.stringify(figures, "  ", false))
@@ -298,6 +299,38 @@ func _reliable() -> void:
 
 # Resident bytes of this process. /proc files report a size of 0, which FileAccess takes literally, so they are
 # read through `cat` (of this process's pid, not cat's own).
+# 6. UdpPacketPeer against PacketPeerUDP.
+func _udp() -> void:
+	print("\n6. UdpPacketPeer vs PacketPeerUDP on 127.0.0.1")
+	var packet := _bytes(64)
+	for cls in ["PacketPeerUDP", "UdpPacketPeer"]:
+		var a: PacketPeer = ClassDB.instantiate(cls)
+		var b: PacketPeer = ClassDB.instantiate(cls)
+		a.bind(0, "127.0.0.1")
+		b.bind(0, "127.0.0.1")
+		a.set_dest_address("127.0.0.1", b.get_local_port())
+		var key := "udp_put_get_%s" % cls
+		_record(key, _ns_per_op(func(n):
+			for i in n:
+				a.put_packet(packet)
+				while b.get_available_packet_count() <= 0:
+					pass
+				b.get_packet(), 20000), "ns", "%s 64 B put+get (same thread)" % cls)
+		# A 500 ms stall: 10,000 packets at 20,000 a second arrive while nobody reads.
+		for i in 10000:
+			a.put_packet(packet)
+			if i % 20 == 19:
+				OS.delay_usec(1000)
+		var received := 0
+		while b.get_available_packet_count() > 0:
+			b.get_packet()
+			received += 1
+		_record("udp_stall_lost_%s" % cls, 10000 - received, "packets",
+			"%s: lost during a 500 ms stall at 20,000 packets/s" % cls)
+		a.close()
+		b.close()
+
+
 func _rss() -> int:
 	var output := []
 	if OS.execute("cat", ["/proc/%d/statm" % OS.get_process_id()], output) != 0 or output.is_empty():
@@ -377,6 +410,9 @@ static func targets(f: Dictionary) -> Dictionary:
 		["Reliable 64 KiB goodput / raw", f["reliable_65536_mbps"] / f["raw_65536_mbps"], ">=", 0.3],
 		["Reliable 1 KiB per-message cost / raw", f["reliable_1024_ns"] / f["raw_1024_ns"], "<=", 4.0],
 	]
+	if f.has("udp_put_get_UdpPacketPeer"):
+		rows.append(["UdpPacketPeer put+get / PacketPeerUDP", f["udp_put_get_UdpPacketPeer"] / f["udp_put_get_PacketPeerUDP"], "<=", 1.0])
+		rows.append(["UdpPacketPeer packets lost in the stall", f["udp_stall_lost_UdpPacketPeer"], "<=", 0.0])
 	if f.has("memory_local_overhead"):
 		rows.append(["LocalPacketPeer bytes beyond payload per packet", f["memory_local_overhead"], "<", 160.0])
 		rows.append(["LinkConditioner bytes beyond payload per packet", f["memory_conditioner_overhead"], "<", 160.0])

@@ -3,7 +3,7 @@
 ## checks them against what ClassDB reports, so nothing registered can go undocumented.
 extends "res://tests/suite.gd"
 
-const CLASSES := ["LocalPacketPeer", "LinkConditioner", "ReliablePacketPeer"]
+const CLASSES := ["LocalPacketPeer", "LinkConditioner", "ReliablePacketPeer", "UdpPacketPeer"]
 
 
 func _docs(cls: String) -> String:

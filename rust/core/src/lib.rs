@@ -7,3 +7,4 @@ pub mod link;
 pub mod pair;
 pub mod reliable;
 pub mod rng;
+pub mod udp;

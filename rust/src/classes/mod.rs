@@ -10,4 +10,5 @@ mod local_packet_peer;
 #[cfg(feature = "test-hooks")]
 mod panic_probe;
 mod reliable_packet_peer;
+mod udp_packet_peer;
 mod wrapping;

@@ -1,0 +1,199 @@
+## UdpPacketPeer on 127.0.0.1 and ::1: the game-stall scenario against PacketPeerUDP, API parity with
+## PacketPeerUDP, thread lifecycle, and use as the inner peer of LinkConditioner and ReliablePacketPeer.
+extends "res://tests/suite.gd"
+
+var _open: Array = []
+
+
+func after_each() -> void:
+	for peer in _open:
+		peer.close()
+
+
+func _pair(receiver_class: String) -> Array:
+	var receiver: PacketPeer = ClassDB.instantiate(receiver_class)
+	var sender := PacketPeerUDP.new()
+	_open.append_array([receiver, sender])
+	assert_ok(receiver.bind(0, "127.0.0.1"))
+	assert_ok(sender.bind(0, "127.0.0.1"))
+	sender.set_dest_address("127.0.0.1", receiver.get_local_port())
+	return [receiver, sender]
+
+
+# Sends `count` 64-byte packets in bursts of 50 a millisecond apart while the receiver reads nothing: a game that
+# stalls for the whole time. Returns how many the receiver then has.
+func _stall(receiver: PacketPeer, sender: PacketPeerUDP, count: int) -> int:
+	var packet := PackedByteArray()
+	packet.resize(64)
+	for i in count:
+		packet.encode_u32(0, i)
+		sender.put_packet(packet)
+		if i % 50 == 49:
+			OS.delay_usec(1000)
+	OS.delay_msec(200)
+	var received := 0
+	var in_order := true
+	while receiver.get_available_packet_count() > 0:
+		var got := receiver.get_packet()
+		if got.decode_u32(0) < received:
+			in_order = false
+		received += 1
+	assert_true(in_order, "%s delivered in order" % receiver.get_class())
+	return received
+
+
+func test_nothing_is_lost_while_the_game_stalls() -> void:
+	var ours := _pair("UdpPacketPeer")
+	var theirs := _pair("PacketPeerUDP")
+	var ours_got := _stall(ours[0], ours[1], 10000)
+	var theirs_got := _stall(theirs[0], theirs[1], 10000)
+	assert_eq(ours_got, 10000, "UdpPacketPeer keeps every packet sent during the stall")
+	assert_eq(ours[0].get_stats()["dropped_overflow"], 0)
+	assert_true(theirs_got < 10000, "PacketPeerUDP lost some (%d of 10000 arrived); the comparison is meaningful" % theirs_got)
+	print("     stall of 10000 packets: UdpPacketPeer %d, PacketPeerUDP %d" % [ours_got, theirs_got])
+
+
+func test_a_small_queue_counts_exactly_what_it_drops() -> void:
+	var receiver := UdpPacketPeer.new()
+	receiver.queue_limit_packets = 1000
+	var pair := [receiver, PacketPeerUDP.new()]
+	_open.append_array(pair)
+	assert_ok(receiver.bind(0, "127.0.0.1"))
+	assert_ok(pair[1].bind(0, "127.0.0.1"))
+	pair[1].set_dest_address("127.0.0.1", receiver.get_local_port())
+	var got := _stall(receiver, pair[1], 10000)
+	var stats := receiver.get_stats()
+	assert_eq(got, 1000)
+	assert_eq(stats["queue_high_water"], 1000)
+	assert_eq(got + stats["dropped_overflow"], stats["packets_in"], "every datagram taken off the socket is accounted for")
+	assert_eq(stats["packets_in"], 10000)
+
+
+# The same calls on either class; returns what each returned.
+func _parity_scenario(cls: String) -> Dictionary:
+	var r := {}
+	var peer: PacketPeer = ClassDB.instantiate(cls)
+	_open.append(peer)
+	r["unbound_available"] = peer.get_available_packet_count()
+	r["unbound_is_bound"] = peer.is_bound()
+	r["unbound_local_port"] = peer.get_local_port()
+	r["put_without_dest"] = peer.put_packet(PackedByteArray([1]))
+	r["bind_negative_port"] = peer.bind(-1)
+	r["bind_port_too_big"] = peer.bind(70000)
+	r["bind_bad_address"] = peer.bind(0, "not an address")
+	r["bind"] = peer.bind(0, "127.0.0.1")
+	r["bind_twice"] = peer.bind(0, "127.0.0.1")
+	r["is_bound"] = peer.is_bound()
+	r["local_port_nonzero"] = peer.get_local_port() > 0
+	var blocker := PacketPeerUDP.new()
+	_open.append(blocker)
+	blocker.bind(0, "127.0.0.1")
+	var other: PacketPeer = ClassDB.instantiate(cls)
+	_open.append(other)
+	r["bind_taken_port"] = other.bind(blocker.get_local_port(), "127.0.0.1")
+	r["get_packet_empty"] = peer.get_packet()
+	r["get_packet_error_empty"] = peer.get_packet_error()
+	r["set_dest"] = peer.set_dest_address("127.0.0.1", blocker.get_local_port())
+	r["put"] = peer.put_packet(PackedByteArray([7]))
+	for i in 100:
+		if blocker.get_available_packet_count() > 0:
+			break
+		OS.delay_msec(1)
+	r["delivered"] = blocker.get_packet()
+	blocker.set_dest_address("127.0.0.1", peer.get_local_port())
+	blocker.put_packet(PackedByteArray([8, 9]))
+	for i in 100:
+		if peer.get_available_packet_count() > 0:
+			break
+		OS.delay_msec(1)
+	r["received"] = peer.get_packet()
+	r["packet_ip"] = peer.get_packet_ip()
+	r["packet_port_is_sender"] = peer.get_packet_port() == blocker.get_local_port()
+	r["connect_port_zero"] = peer.connect_to_host("127.0.0.1", 0)
+	r["connect"] = peer.connect_to_host("127.0.0.1", blocker.get_local_port())
+	r["is_connected"] = peer.is_socket_connected()
+	r["set_dest_when_connected"] = peer.set_dest_address("127.0.0.1", 9)
+	peer.set_broadcast_enabled(true)
+	peer.close()
+	r["closed_is_bound"] = peer.is_bound()
+	r["closed_is_connected"] = peer.is_socket_connected()
+	r["closed_available"] = peer.get_available_packet_count()
+	return r
+
+
+func test_the_api_behaves_as_packet_peer_udp_does() -> void:
+	var theirs := _parity_scenario("PacketPeerUDP")
+	var ours := _parity_scenario("UdpPacketPeer")
+	for key in theirs:
+		assert_eq(ours.get(key), theirs[key], "after \"%s\"" % key)
+	assert_eq(theirs["received"], PackedByteArray([8, 9]), "the scenario really exchanged packets")
+
+
+func _thread_count() -> int:
+	return DirAccess.get_directories_at("/proc/%d/task" % OS.get_process_id()).size()
+
+
+func test_a_thousand_peers_leave_no_thread_behind() -> void:
+	var before := _thread_count()
+	for i in 1000:
+		var peer := UdpPacketPeer.new()
+		assert_ok(peer.bind(0, "127.0.0.1")) if i == 0 else peer.bind(0, "127.0.0.1")
+		if i % 2 == 0:
+			peer.close()
+		# the other half are freed while bound: freeing stops the thread too
+	var after := _thread_count()
+	assert_eq(after, before, "threads before and after")
+
+
+func test_ipv6_loopback_and_dual_stack() -> void:
+	var a := UdpPacketPeer.new()
+	var b := UdpPacketPeer.new()
+	_open.append_array([a, b])
+	assert_ok(a.bind(0, "::1"))
+	assert_ok(b.bind(0, "::1"))
+	a.set_dest_address("::1", b.get_local_port())
+	a.put_var("over IPv6")
+	assert_ok(b.wait())
+	assert_eq(b.get_var(), "over IPv6")
+	assert_eq(b.get_packet_ip(), "::1")
+	# Bound to "*", IPv4 senders arrive and read as IPv4.
+	var any := UdpPacketPeer.new()
+	var v4 := PacketPeerUDP.new()
+	_open.append_array([any, v4])
+	assert_ok(any.bind(0))
+	v4.set_dest_address("127.0.0.1", any.get_local_port())
+	v4.put_var(4)
+	assert_ok(any.wait())
+	assert_eq(any.get_var(), 4)
+	assert_eq(any.get_packet_ip(), "127.0.0.1")
+
+
+func test_as_the_inner_peer_of_the_reliable_and_the_conditioned_peers() -> void:
+	var udp_a := UdpPacketPeer.new()
+	var udp_b := UdpPacketPeer.new()
+	_open.append_array([udp_a, udp_b])
+	assert_ok(udp_a.bind(0, "127.0.0.1"))
+	assert_ok(udp_b.bind(0, "127.0.0.1"))
+	udp_a.set_dest_address("127.0.0.1", udp_b.get_local_port())
+	udp_b.set_dest_address("127.0.0.1", udp_a.get_local_port())
+	var link := LinkConditioner.new()
+	link.inner = udp_a
+	link.configure({"loss": 0.2, "latency_ms": 5}, LinkConditioner.OUTBOUND)
+	var a := ReliablePacketPeer.new()
+	var b := ReliablePacketPeer.new()
+	a.inner = link
+	b.inner = udp_b
+	for i in 200:
+		a.put_var(i)
+	var got := []
+	var deadline := Time.get_ticks_msec() + 10000
+	while got.size() < 200 and Time.get_ticks_msec() < deadline:
+		a.poll()
+		while b.get_available_packet_count() > 0:
+			got.append(b.get_var())
+		OS.delay_usec(500)
+	var expected := []
+	for i in 200:
+		expected.append(i)
+	assert_eq(got, expected, "200 values, in order, over 20% loss and real UDP")
+	assert_eq(link.get_max_packet_size(), 65507)
