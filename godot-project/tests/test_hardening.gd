@@ -198,3 +198,22 @@ func test_hostile_values_are_refused_without_harm() -> void:
 	conditioner.inner = ends[0]
 	assert_ok(conditioner.put_var(1), "accepted by the simulated link ...")
 	assert_eq(conditioner.get_stats()["inner_refused"], 1, "... and counted when the closed inner peer refuses it")
+
+
+func test_properties_set_with_the_wrong_type_are_refused_and_unchanged() -> void:
+	# (A method called with a wrong argument type never reaches peerkit: GDScript or Godot refuses the call with a
+	# script error first. Properties set dynamically do reach it, and godot-rust refuses the conversion.)
+	var conditioner := LinkConditioner.new()
+	conditioner.set("inner", "not a peer")
+	assert_null(conditioner.inner)
+	assert_error_logged("cannot convert from STRING to OBJECT")
+	conditioner.set("seed", "forty-two")
+	assert_eq(conditioner.seed, 0)
+	var reliable := ReliablePacketPeer.new()
+	reliable.set("mtu", [1500])
+	assert_eq(reliable.mtu, 1200)
+	reliable.set("timeout_ms", Vector2(1, 2))
+	assert_eq(reliable.timeout_ms, 10000)
+	var udp := UdpPacketPeer.new()
+	udp.set("queue_limit_packets", "many")
+	assert_eq(udp.queue_limit_packets, 65536)
