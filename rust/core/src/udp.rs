@@ -232,6 +232,11 @@ impl UdpEndpoint {
         Ok(())
     }
 
+    /// Whether `connect` has been called on this socket.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
     /// Takes the oldest queued datagram.
     pub fn recv(&mut self) -> Option<Datagram> {
         let datagram = self.waiting.take().or_else(|| self.inbox.try_recv().ok())?;

@@ -43,7 +43,6 @@ pub struct UdpPacketPeer {
     queue_limit_bytes: PhantomVar<i64>,
     endpoint: Option<UdpEndpoint>,
     dest: Option<SocketAddr>,
-    connected: bool,
     broadcast: bool,
     limits: QueueLimits,
     packet_from: Option<SocketAddr>,
@@ -60,7 +59,6 @@ impl IPacketPeerExtension for UdpPacketPeer {
             queue_limit_bytes: PhantomVar::default(),
             endpoint: None,
             dest: None,
-            connected: false,
             broadcast: false,
             limits: QueueLimits::default(),
             packet_from: None,
@@ -217,7 +215,6 @@ impl UdpPacketPeer {
     #[func]
     fn close(&mut self) {
         self.endpoint = None;
-        self.connected = false;
     }
 
     /// Blocks until a datagram is queued. [constant ERR_UNAVAILABLE] when no socket is open.
@@ -262,7 +259,6 @@ impl UdpPacketPeer {
         };
         match endpoint.connect(peer) {
             Ok(()) => {
-                self.connected = true;
                 self.dest = Some(peer);
                 Error::OK
             }
@@ -277,7 +273,9 @@ impl UdpPacketPeer {
     /// Returns [code]true[/code] after a successful [method connect_to_host], until [method close].
     #[func]
     fn is_socket_connected(&self) -> bool {
-        self.connected
+        self.endpoint
+            .as_ref()
+            .is_some_and(UdpEndpoint::is_connected)
     }
 
     /// Returns the IP address the last packet read came from, or an empty string.
@@ -321,7 +319,7 @@ impl UdpPacketPeer {
                 None => return Error::ERR_CANT_RESOLVE,
             },
         };
-        if self.connected {
+        if self.is_socket_connected() {
             godot_error!("UdpPacketPeer.set_dest_address: destination address cannot be set for connected sockets");
             return Error::OK;
         }
