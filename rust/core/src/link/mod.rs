@@ -25,6 +25,36 @@ use delay::DelaySampler;
 /// A time in microseconds on the caller's clock.
 pub type Micros = u64;
 
+/// What a link carries: bytes, or bytes with a label the link passes along untouched.
+pub trait Payload: Clone {
+    /// The size in bytes, for the bandwidth cap and the byte counters.
+    fn len(&self) -> usize;
+    /// True for an empty packet (never corrupted: it has no bit to flip).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// A copy with bit `bit` (counted from the first byte's lowest bit) flipped; `bit < len() * 8`.
+    fn with_bit_flipped(&self, bit: u64) -> Self;
+}
+
+impl Payload for Bytes {
+    fn len(&self) -> usize {
+        Bytes::len(self)
+    }
+
+    fn with_bit_flipped(&self, bit: u64) -> Self {
+        let mut copy = BytesMut::from(&self[..]);
+        copy[(bit / 8) as usize] ^= 1 << (bit % 8);
+        copy.freeze()
+    }
+}
+
+/// How many simulated losses in a row can each cost a reliable packet a retransmission timeout (see
+/// [`LinkModel::send_reliable`]); after that the packet goes through, so even a link with loss 1.0 delivers.
+pub const MAX_RELIABLE_RETRANSMISSIONS: u32 = 8;
+/// The shortest simulated retransmission timeout, in microseconds.
+pub const MIN_RETRANSMISSION_TIMEOUT_US: Micros = 20_000;
+
 /// Why a packet given to [`LinkModel::send`] will not be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
@@ -77,6 +107,8 @@ pub struct LinkStats {
     pub delay_min_us: u64,
     /// Largest delay of a delivered packet, in microseconds.
     pub delay_max_us: u64,
+    /// Simulated retransmissions of reliable packets (each a simulated loss that delayed one).
+    pub retransmitted: u64,
 }
 
 impl LinkStats {
@@ -91,38 +123,40 @@ impl LinkStats {
 }
 
 #[derive(Debug)]
-struct Scheduled {
+struct Scheduled<P> {
     due: Micros,
     seq: u64,
     sent_at: Micros,
-    packet: Bytes,
+    /// Sent with [`LinkModel::send_reliable`]: kept while the link is down, released once it is up.
+    reliable: bool,
+    packet: P,
 }
 
-impl PartialEq for Scheduled {
+impl<P> PartialEq for Scheduled<P> {
     fn eq(&self, other: &Self) -> bool {
         (self.due, self.seq) == (other.due, other.seq)
     }
 }
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
+impl<P> Eq for Scheduled<P> {}
+impl<P> PartialOrd for Scheduled<P> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Scheduled {
+impl<P> Ord for Scheduled<P> {
     fn cmp(&self, other: &Self) -> Ordering {
         (self.due, self.seq).cmp(&(other.due, other.seq))
     }
 }
 
-/// One direction of a simulated link.
+/// One direction of a simulated link, carrying packets of type `P` (bytes unless said otherwise).
 #[derive(Debug)]
-pub struct LinkModel {
+pub struct LinkModel<P = Bytes> {
     config: LinkConfig,
     rng: Rng,
     delay: DelaySampler,
     in_bad_state: bool,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    queue: BinaryHeap<Reverse<Scheduled<P>>>,
     next_seq: u64,
     /// When the simulated transmitter finishes sending what it has been given (bandwidth cap).
     transmitter_free_at: Micros,
@@ -131,7 +165,7 @@ pub struct LinkModel {
     stats: LinkStats,
 }
 
-impl LinkModel {
+impl<P: Payload> LinkModel<P> {
     /// A link with these settings whose random decisions all come from `seed`.
     pub fn new(config: LinkConfig, seed: u64) -> Self {
         Self {
@@ -153,11 +187,12 @@ impl LinkModel {
     }
 
     /// Replaces the settings. Queued packets keep their delivery times; if the link goes down, they are
-    /// dropped and counted under `dropped_link_down`.
+    /// dropped and counted under `dropped_link_down`, except reliable ones, which wait for the link.
     pub fn set_config(&mut self, config: LinkConfig) {
         if !config.link_up && self.config.link_up {
-            self.stats.dropped_link_down += self.queue.len() as u64;
-            self.queue.clear();
+            let before = self.queue.len();
+            self.queue.retain(|item| item.0.reliable);
+            self.stats.dropped_link_down += (before - self.queue.len()) as u64;
         }
         self.config = config;
     }
@@ -209,7 +244,7 @@ impl LinkModel {
     }
 
     /// Offers a packet to the link at time `now`.
-    pub fn send(&mut self, now: Micros, packet: Bytes) -> SendOutcome {
+    pub fn send(&mut self, now: Micros, packet: P) -> SendOutcome {
         self.stats.packets_in += 1;
         self.stats.bytes_in += packet.len() as u64;
         if !self.config.link_up {
@@ -231,7 +266,9 @@ impl LinkModel {
                 continue;
             }
             let packet = self.maybe_corrupt(&packet);
-            self.schedule(now, packet);
+            let departure = self.departure(now, packet.len());
+            let (delay, overtakes) = self.sample_delay();
+            self.schedule(now, departure + delay, overtakes, false, packet);
             copies += 1;
         }
         if copies == 0 {
@@ -241,9 +278,34 @@ impl LinkModel {
         }
     }
 
-    /// Releases the next packet due at or before `now`, if any.
-    pub fn poll(&mut self, now: Micros) -> Option<Bytes> {
-        if self.queue.peek()?.0.due > now {
+    /// Offers a packet at time `now` the way a reliable transport would carry it: never lost, duplicated,
+    /// corrupted or sent ahead of its turn. It takes the link's bandwidth and delay, and each simulated loss (up
+    /// to [`MAX_RELIABLE_RETRANSMISSIONS`] in a row) adds one retransmission timeout: twice `latency_ms` plus four
+    /// times `jitter_ms`, at least [`MIN_RETRANSMISSION_TIMEOUT_US`]. It is due no earlier than `not_before`
+    /// (the caller's ordering, such as the previous reliable packet of its channel), is not subject to
+    /// `queue_limit`, and while the link is down it waits. Returns when it is due.
+    pub fn send_reliable(&mut self, now: Micros, packet: P, not_before: Micros) -> Micros {
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += packet.len() as u64;
+        let mut due =
+            self.departure(now, packet.len()) + self.delay.sample_us(&mut self.rng, &self.config);
+        let timeout = ((2.0 * self.config.latency_ms + 4.0 * self.config.jitter_ms) * 1000.0)
+            .round() as Micros;
+        let timeout = timeout.max(MIN_RETRANSMISSION_TIMEOUT_US);
+        for _ in 0..MAX_RELIABLE_RETRANSMISSIONS {
+            if !self.decide_loss() {
+                break;
+            }
+            self.stats.retransmitted += 1;
+            due += timeout;
+        }
+        self.schedule(now, due.max(not_before), false, true, packet)
+    }
+
+    /// Releases the next packet due at or before `now`, if any. While the link is down, nothing is released
+    /// (only reliable packets are still held then).
+    pub fn poll(&mut self, now: Micros) -> Option<P> {
+        if self.queue.peek()?.0.due > now || !self.config.link_up {
             return None;
         }
         let Reverse(item) = self.queue.pop()?;
@@ -296,37 +358,53 @@ impl LinkModel {
         self.rng.chance(state_loss) || independent
     }
 
-    fn maybe_corrupt(&mut self, packet: &Bytes) -> Bytes {
+    fn maybe_corrupt(&mut self, packet: &P) -> P {
         if packet.is_empty() || !self.rng.chance(self.config.corrupt) {
             return packet.clone();
         }
         self.stats.corrupted += 1;
         let bit = self.rng.below(packet.len() as u64 * 8);
-        let mut copy = BytesMut::from(&packet[..]);
-        copy[(bit / 8) as usize] ^= 1 << (bit % 8);
-        copy.freeze()
+        packet.with_bit_flipped(bit)
     }
 
-    fn schedule(&mut self, now: Micros, packet: Bytes) {
+    /// When a packet of `len` bytes offered at `now` has left the simulated transmitter (bandwidth cap).
+    fn departure(&mut self, now: Micros, len: usize) -> Micros {
         let bandwidth = self.config.bandwidth_bytes_per_second;
-        let departure = if bandwidth > 0 {
+        if bandwidth > 0 {
             let start = now.max(self.transmitter_free_at);
-            let transmit_us = (packet.len() as u128 * 1_000_000).div_ceil(bandwidth as u128) as u64;
+            let transmit_us = (len as u128 * 1_000_000).div_ceil(bandwidth as u128) as u64;
             self.transmitter_free_at = start + transmit_us;
             self.transmitter_free_at
         } else {
             now
-        };
-        let skips_delay = self.rng.chance(self.config.reorder);
-        let due = if skips_delay {
-            departure
+        }
+    }
+
+    /// The delay one packet spends on the wire after departure, and whether it overtakes (`reorder`: it then
+    /// skips the delay).
+    fn sample_delay(&mut self) -> (Micros, bool) {
+        let overtakes = self.rng.chance(self.config.reorder);
+        if overtakes {
+            (0, true)
         } else {
-            let due = departure + self.delay.sample_us(&mut self.rng, &self.config);
-            if self.config.jitter_may_reorder {
-                due
-            } else {
-                due.max(self.latest_due)
-            }
+            (self.delay.sample_us(&mut self.rng, &self.config), false)
+        }
+    }
+
+    /// Queues a packet due at `due` (held behind earlier packets unless it overtakes or jitter may reorder) and
+    /// returns when it is due.
+    fn schedule(
+        &mut self,
+        now: Micros,
+        due: Micros,
+        overtakes: bool,
+        reliable: bool,
+        packet: P,
+    ) -> Micros {
+        let due = if overtakes || self.config.jitter_may_reorder {
+            due
+        } else {
+            due.max(self.latest_due)
         };
         if due < self.latest_due {
             self.stats.reordered += 1;
@@ -338,8 +416,10 @@ impl LinkModel {
             due,
             seq,
             sent_at: now,
+            reliable,
             packet,
         }));
+        due
     }
 }
 

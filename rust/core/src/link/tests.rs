@@ -65,7 +65,7 @@ fn a_clean_link_delivers_everything_at_once_and_in_order() {
 
 #[test]
 fn pass_through_counts_exactly_what_send_and_poll_would() {
-    let mut fast = LinkModel::new(LinkConfig::default(), 1);
+    let mut fast: LinkModel = LinkModel::new(LinkConfig::default(), 1);
     let mut slow = LinkModel::new(LinkConfig::default(), 1);
     for i in 0..100u64 {
         assert!(fast.pass_through(10 + i as usize));
@@ -74,9 +74,9 @@ fn pass_through_counts_exactly_what_send_and_poll_would() {
     }
     assert_eq!(fast.stats(), slow.stats());
     // Not when anything is impaired, or anything is queued.
-    let mut lossy = LinkModel::new(with(|c| c.loss = 0.5), 1);
+    let mut lossy: LinkModel = LinkModel::new(with(|c| c.loss = 0.5), 1);
     assert!(!lossy.pass_through(10));
-    let mut delayed = LinkModel::new(with(|c| c.latency_ms = 5.0), 1);
+    let mut delayed: LinkModel = LinkModel::new(with(|c| c.latency_ms = 5.0), 1);
     delayed.send(0, Bytes::from_static(b"x"));
     delayed.set_config(LinkConfig::default());
     assert!(!delayed.pass_through(10), "a queued packet must go first");
@@ -413,4 +413,53 @@ fn same_seed_gives_identical_deliveries_and_another_seed_does_not() {
     assert_eq!(a, b);
     assert_ne!(a, c);
     assert!(a.len() > 15_000);
+}
+
+#[test]
+fn reliable_packets_are_delayed_by_loss_never_dropped() {
+    let mut model = LinkModel::new(
+        with(|c| {
+            c.latency_ms = 10.0;
+            c.loss = 1.0;
+        }),
+        3,
+    );
+    let due = model.send_reliable(0, Bytes::from_static(b"r"), 0);
+    // 10 ms of latency plus 8 retransmission timeouts of 2 x 10 ms each.
+    assert_eq!(due, 10_000 + 8 * 20_000);
+    assert!(model.poll(due - 1).is_none());
+    assert_eq!(model.poll(due).as_deref(), Some(&b"r"[..]));
+    assert_eq!(model.stats().retransmitted, 8);
+    assert_eq!(model.stats().dropped_loss, 0);
+    // Without loss: no retransmission; `not_before` holds a packet behind its predecessor.
+    let mut clean: LinkModel = LinkModel::new(LinkConfig::default(), 3);
+    assert_eq!(clean.send_reliable(5, Bytes::from_static(b"a"), 50), 50);
+    assert_eq!(clean.stats().retransmitted, 0);
+}
+
+#[test]
+fn a_cut_link_holds_reliable_packets_and_drops_the_rest() {
+    let mut model = LinkModel::new(with(|c| c.latency_ms = 1.0), 4);
+    model.send(0, Bytes::from_static(b"u1"));
+    model.send_reliable(0, Bytes::from_static(b"r1"), 0);
+    model.set_config(with(|c| c.link_up = false));
+    assert_eq!(
+        model.stats().dropped_link_down,
+        1,
+        "only the unreliable packet"
+    );
+    assert_eq!(
+        model.send(10, Bytes::from_static(b"u2")),
+        SendOutcome::Dropped(DropReason::LinkDown)
+    );
+    model.send_reliable(10, Bytes::from_static(b"r2"), 0);
+    assert!(
+        model.poll(100_000).is_none(),
+        "nothing while the link is down"
+    );
+    model.set_config(with(|c| c.latency_ms = 1.0));
+    assert_eq!(model.poll(100_000).as_deref(), Some(&b"r1"[..]));
+    assert_eq!(model.poll(100_000).as_deref(), Some(&b"r2"[..]));
+    assert!(model.poll(100_000).is_none());
+    assert_accounted(&model);
 }
