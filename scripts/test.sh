@@ -11,9 +11,10 @@ Usage: scripts/test.sh [--fuzz SECONDS] [--package] [FILTER...] [--help]
      PeerkitPanicProbe class the tests use to prove a panic becomes an error);
   3. checks formatting (cargo fmt --check) and lints (cargo clippy --all-targets -D warnings);
   4. runs `cargo test --workspace`;
-  5. runs the GDScript suites in godot-project/tests headless.
-  6. with --fuzz SECONDS, runs each fuzz target that long (scripts/fuzz.sh; CI uses 30);
-  7. with --package, packages the addon and installs it into a brand-new project (scripts/install-test.sh).
+  5. runs the GDScript suites in godot-project/tests headless;
+  6. without FILTER, runs each script in godot-project/examples (the README's examples) as a user would;
+  7. with --fuzz SECONDS, runs each fuzz target that long (scripts/fuzz.sh; CI uses 30);
+  8. with --package, packages the addon and installs it into a brand-new project (scripts/install-test.sh).
 FILTER (optional, one or more): run only the GDScript tests whose "suite.test" name contains it,
 e.g. `scripts/test.sh close` or `scripts/test.sh test_local_packet_peer`. Rust tests always run.
 
@@ -106,6 +107,32 @@ for pattern in 'SCRIPT ERROR' "Can't open dynamic library" 'Error loading extens
   fi
 done
 
+examples_passed=0
+examples_failed=0
+if (( ${#filters[@]} == 0 )); then
+  step "examples (the scripts the README shows, run as a user would)"
+  for example in godot-project/examples/*.gd; do
+    name=$(basename "$example" .gd)
+    set +e
+    timeout 120 "$godot" --headless --path godot-project -s "res://examples/$name.gd" >"$logs/example-$name.log" 2>&1
+    rc=$?
+    set -e
+    # The README shows the script whole, less its leading "##" comment: the two must not drift apart.
+    shown=$(python3 -c 'import sys; code = "".join(l for l in open(sys.argv[1]) if not l.startswith("##")); print(code.strip() in open("README.md").read())' "$example")
+    if [[ $shown != True ]]; then
+      echo "README.md does not show $example as it is" >>"$logs/example-$name.log"
+    fi
+    if (( rc == 0 )) && [[ $shown == True ]] && ! grep -qE 'SCRIPT ERROR|Error loading extension' "$logs/example-$name.log"; then
+      examples_passed=$((examples_passed + 1))
+      echo "ok   $name"
+    else
+      examples_failed=$((examples_failed + 1))
+      echo "FAIL $name (exit $rc; log: $logs/example-$name.log)"
+      tail -n 20 "$logs/example-$name.log"
+    fi
+  done
+fi
+
 fuzz_passed=0
 fuzz_failed=0
 if [[ -n $fuzz_seconds ]]; then
@@ -140,14 +167,15 @@ fi
 
 step "summary"
 for p in "${problems[@]}"; do echo "problem: $p"; done
-passed=$((rust_passed + gd_passed + fuzz_passed + install_passed))
-failed=$((rust_failed + gd_failed + lint_failed + fuzz_failed + install_failed))
+passed=$((rust_passed + gd_passed + examples_passed + fuzz_passed + install_passed))
+failed=$((rust_failed + gd_failed + lint_failed + examples_failed + fuzz_failed + install_failed))
 if (( failed == 0 && ${#problems[@]} > 0 )); then
   failed=1  # a log problem with every test green still fails the run
 fi
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "gdscript: $gd_passed passed, $gd_failed failed"
 echo "lint: $((2 - lint_failed)) passed, $lint_failed failed"
+(( ${#filters[@]} == 0 )) && echo "examples: $examples_passed passed, $examples_failed failed"
 [[ -n $fuzz_seconds ]] && echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 [[ $package == true ]] && echo "install: $install_passed passed, $install_failed failed"
 echo "$passed passed, $failed failed"

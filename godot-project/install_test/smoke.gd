@@ -5,7 +5,8 @@ extends SceneTree
 
 func _initialize() -> void:
 	var failures := []
-	for cls in ["LocalPacketPeer", "LinkConditioner", "ReliablePacketPeer"]:
+	for cls in ["LocalPacketPeer", "LinkConditioner", "ReliablePacketPeer", "UdpPacketPeer",
+			"LocalMultiplayerNetwork", "LocalMultiplayerPeer"]:
 		if not ClassDB.class_exists(cls):
 			failures.append("class %s is not registered: the extension did not load" % cls)
 	if failures.is_empty():
@@ -35,6 +36,18 @@ func _initialize() -> void:
 				break
 		if got != "reliable":
 			failures.append("ReliablePacketPeer: the message did not arrive")
+		var network: RefCounted = ClassDB.instantiate("LocalMultiplayerNetwork")
+		var server: MultiplayerPeer = network.call("create_server")
+		var client: MultiplayerPeer = network.call("create_client")
+		network.call("poll")
+		client.put_var("multiplayer")
+		network.call("poll")
+		if server.get_var() != "multiplayer":
+			failures.append("LocalMultiplayerPeer: the packet did not reach the server")
+		var udp: PacketPeer = ClassDB.instantiate("UdpPacketPeer")
+		if udp.call("bind", 0, "127.0.0.1") != OK:
+			failures.append("UdpPacketPeer: bind failed")
+		udp.call("close")
 	for failure in failures:
 		print("smoke FAILED: " + failure)
 	print("smoke: ok" if failures.is_empty() else "smoke: %d failed" % failures.size())

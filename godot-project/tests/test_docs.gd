@@ -3,7 +3,8 @@
 ## checks them against what ClassDB reports, so nothing registered can go undocumented.
 extends "res://tests/suite.gd"
 
-const CLASSES := ["LocalPacketPeer", "LinkConditioner", "ReliablePacketPeer", "UdpPacketPeer"]
+const CLASSES := ["LocalPacketPeer", "LinkConditioner", "ReliablePacketPeer", "UdpPacketPeer",
+		"LocalMultiplayerNetwork", "LocalMultiplayerPeer"]
 
 
 func _docs(cls: String) -> String:

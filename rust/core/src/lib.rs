@@ -4,6 +4,7 @@
 //! `peerkit` crate wraps these types in Godot classes and does nothing but translate at that boundary.
 
 pub mod link;
+pub mod multiplayer;
 pub mod pair;
 pub mod reliable;
 pub mod rng;

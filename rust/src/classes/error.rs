@@ -2,6 +2,7 @@
 
 use godot::global::Error;
 use peerkit_core::link::LinkConfigError;
+use peerkit_core::multiplayer::MultiplayerError;
 use peerkit_core::pair::PairError;
 use peerkit_core::reliable::ReliableError;
 
@@ -44,6 +45,20 @@ impl GodotErrorCode for ReliableError {
             | ReliableError::ProtocolViolation(_)
             | ReliableError::PeerClosed
             | ReliableError::Transport(_) => Error::ERR_CONNECTION_ERROR,
+        }
+    }
+}
+
+impl GodotErrorCode for MultiplayerError {
+    fn error_code(&self) -> Error {
+        match self {
+            MultiplayerError::ServerExists => Error::ERR_ALREADY_IN_USE,
+            MultiplayerError::NotConnected(_) => Error::ERR_UNCONFIGURED,
+            MultiplayerError::UnknownPeer(_)
+            | MultiplayerError::Oversize { .. }
+            | MultiplayerError::InvalidChannel(_)
+            | MultiplayerError::InvalidMaxPacketSize(_) => Error::ERR_INVALID_PARAMETER,
+            MultiplayerError::NotServer(_) => Error::ERR_UNAVAILABLE,
         }
     }
 }

@@ -5,17 +5,16 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use bytes::Bytes;
-use godot::builtin::VariantType;
 use godot::classes::{IPacketPeerExtension, PacketPeer, PacketPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use peerkit_core::link::{LinkConfig, LinkConfigError, LinkModel, LinkStats, Micros, SettingValue};
+use peerkit_core::link::{LinkConfig, LinkConfigError, LinkModel, Micros};
 
 use super::clock::Clock;
 use super::error::GodotErrorCode;
-use super::ffi;
 use super::wrapping::{wraps, InnerPeer};
+use super::{ffi, link_settings};
 
 /// The packet size reported when the inner peer does not tell its own: 16 MiB.
 const UNKNOWN_INNER_MAX_PACKET_SIZE: i64 = 16 * 1024 * 1024;
@@ -356,7 +355,7 @@ impl LinkConditioner {
         let Some(directions) = directions("configure", direction) else {
             return Error::ERR_INVALID_PARAMETER;
         };
-        let parsed = match parse_settings(&settings) {
+        let parsed = match link_settings::parse(&settings) {
             Ok(parsed) => parsed,
             Err(e) => return report("configure", &e),
         };
@@ -411,18 +410,7 @@ impl LinkConditioner {
                 return VarDictionary::new();
             }
         };
-        let mut dict = VarDictionary::new();
-        for (name, value) in model.config().entries() {
-            match value {
-                SettingValue::Bool(b) => dict.set(name, b),
-                SettingValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
-                    dict.set(name, n as i64)
-                }
-                SettingValue::Number(n) => dict.set(name, n),
-                SettingValue::Text(t) | SettingValue::Unsupported(t) => dict.set(name, t.as_str()),
-            }
-        }
-        dict
+        link_settings::to_dictionary(model.config())
     }
 
     /// Moves packets whose time has come: reads what [member inner] has received into the inbound model,
@@ -472,8 +460,8 @@ impl LinkConditioner {
     fn get_stats(&self) -> VarDictionary {
         let link = self.link.borrow();
         vdict! {
-            "outbound" => &direction_stats(link.outbound.stats(), link.outbound.queued()),
-            "inbound" => &direction_stats(link.inbound.stats(), link.inbound.queued()),
+            "outbound" => &link_settings::direction_stats(link.outbound.stats(), link.outbound.queued()),
+            "inbound" => &link_settings::direction_stats(link.inbound.stats(), link.inbound.queued()),
             "inner_refused" => link.inner_refused as i64,
             "last_inner_error" => link.last_inner_error,
         }
@@ -518,46 +506,5 @@ impl LinkConditioner {
             .inner
             .as_ref()
             .map(InnerPeer::packet_peer)
-    }
-}
-
-/// Reads a settings Dictionary into (name, value) pairs; the core validates names and ranges.
-fn parse_settings(
-    settings: &VarDictionary,
-) -> Result<Vec<(String, SettingValue)>, LinkConfigError> {
-    let mut parsed = Vec::new();
-    for (key, value) in settings.iter_shared() {
-        let name = match key.get_type() {
-            VariantType::STRING | VariantType::STRING_NAME => key.to_string(),
-            _ => return Err(LinkConfigError::UnknownSetting(key.to_string())),
-        };
-        let value = match value.get_type() {
-            VariantType::BOOL => SettingValue::Bool(value.to::<bool>()),
-            VariantType::INT => SettingValue::Number(value.to::<i64>() as f64),
-            VariantType::FLOAT => SettingValue::Number(value.to::<f64>()),
-            VariantType::STRING | VariantType::STRING_NAME => SettingValue::Text(value.to_string()),
-            other => SettingValue::Unsupported(format!("a value of type {other:?}")),
-        };
-        parsed.push((name, value));
-    }
-    Ok(parsed)
-}
-
-fn direction_stats(stats: &LinkStats, queued: usize) -> VarDictionary {
-    vdict! {
-        "packets_in" => stats.packets_in as i64,
-        "bytes_in" => stats.bytes_in as i64,
-        "packets_delivered" => stats.packets_delivered as i64,
-        "bytes_delivered" => stats.bytes_delivered as i64,
-        "dropped_loss" => stats.dropped_loss as i64,
-        "dropped_overflow" => stats.dropped_overflow as i64,
-        "dropped_link_down" => stats.dropped_link_down as i64,
-        "duplicated" => stats.duplicated as i64,
-        "reordered" => stats.reordered as i64,
-        "corrupted" => stats.corrupted as i64,
-        "queued" => queued as i64,
-        "delay_min_ms" => stats.delay_min_us as f64 / 1000.0,
-        "delay_mean_ms" => stats.delay_mean_us() / 1000.0,
-        "delay_max_ms" => stats.delay_max_us as f64 / 1000.0,
     }
 }

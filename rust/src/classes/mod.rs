@@ -6,6 +6,8 @@ mod clock;
 mod error;
 mod ffi;
 mod link_conditioner;
+mod link_settings;
+mod local_multiplayer;
 mod local_packet_peer;
 #[cfg(feature = "test-hooks")]
 mod panic_probe;

@@ -1,0 +1,40 @@
+## The node every peer of a multiplayer test has at the same path: its RPCs write what arrived into `received`.
+extends Node
+
+## Each call that arrived: [sender id, method, value, network time in ms].
+var received: Array = []
+## The network whose time stamps the calls (set by the test).
+var network: LocalMultiplayerNetwork
+
+
+func _record(method: String, value: Variant) -> void:
+	var now := network.get_time_msec() if network != null else -1.0
+	received.append([multiplayer.get_remote_sender_id(), method, value, now])
+
+
+@rpc("any_peer", "call_remote", "reliable")
+func say(text: String) -> void:
+	_record("say", text)
+
+
+@rpc("any_peer", "call_remote", "unreliable")
+func shout(value: int) -> void:
+	_record("shout", value)
+
+
+@rpc("any_peer", "call_remote", "unreliable_ordered")
+func update(value: int) -> void:
+	_record("update", value)
+
+
+@rpc("authority", "call_remote", "reliable", 2)
+func announce(text: String) -> void:
+	_record("announce", text)
+
+
+func values(method: String) -> Array:
+	var out := []
+	for call in received:
+		if call[1] == method:
+			out.append(call[2])
+	return out
