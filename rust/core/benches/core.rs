@@ -9,6 +9,7 @@ use bytes::Bytes;
 use peerkit_core::link::{LinkConfig, LinkModel};
 use peerkit_core::pair::{pair, PairConfig};
 use peerkit_core::reliable::{Connection, ReliableConfig};
+use peerkit_core::udp::{QueueLimits, UdpEndpoint};
 
 const RUNS: usize = 5;
 
@@ -141,6 +142,57 @@ fn main() {
             "MB/s",
         );
     }
+
+    // UDP on 127.0.0.1: is batching (recvmmsg) worth it? It would cut the receive side's cost per datagram; it
+    // matters only if one receive call per datagram cannot keep up with what arrives.
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink_addr = sink.local_addr().unwrap();
+    let mut sender =
+        UdpEndpoint::bind("127.0.0.1:0".parse().unwrap(), 0, QueueLimits::default()).unwrap();
+    let ns = median_ns_per_op(20_000 / scale, |n| {
+        for _ in 0..n {
+            sender.send_to(&packet, sink_addr).unwrap();
+        }
+    });
+    record("udp send 64 B, per datagram (one send call)", ns, "ns");
+    let reader = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .unwrap();
+    let _ = reader.set_recv_buffer_size(8 << 20);
+    reader
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    let reader: std::net::UdpSocket = reader.into();
+    let reader_addr = reader.local_addr().unwrap();
+    let batch = 2_000 / scale as usize;
+    let mut buf = vec![0u8; 65_536];
+    let mut samples: Vec<f64> = (0..=RUNS)
+        .map(|_| {
+            for _ in 0..batch {
+                sender.send_to(&packet, reader_addr).unwrap();
+            }
+            let started = Instant::now();
+            for _ in 0..batch {
+                black_box(reader.recv_from(&mut buf).unwrap());
+            }
+            started.elapsed().as_nanos() as f64 / batch as f64
+        })
+        .skip(1)
+        .collect();
+    samples.sort_by(|a, b| a.total_cmp(b));
+    record(
+        "udp receive 64 B, per datagram (one receive call, queued)",
+        samples[RUNS / 2],
+        "ns",
+    );
 
     if let Ok(path) = std::env::var("PEERKIT_BENCH_JSON") {
         let body: Vec<String> = figures

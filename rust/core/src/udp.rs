@@ -2,24 +2,34 @@
 //! taken off the socket while the game is busy (a long frame, a loading stall) and are not lost to the kernel
 //! buffer overflowing. What does not fit the queue is dropped and counted, never silently.
 //!
+//! One reader at a time: the receive thread, or the caller when it finds the queue empty (it then reads the socket
+//! itself, so a datagram that has just arrived is handed out without waiting for the thread to wake; a
+//! same-thread ping-pong costs what PacketPeerUDP's does). A lock around the reading keeps datagrams in order.
+//!
 //! Unlike the rest of the core this does real I/O (a socket and a thread), but it knows nothing of Godot.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// The largest payload a UDP datagram carries over IPv4.
 pub const MAX_DATAGRAM: usize = 65_507;
-/// How long the receive thread waits on the socket before checking whether it should stop (a close also sends
-/// it a wake-up datagram, so this only matters for connected sockets, which filter that out).
-const STOP_CHECK: Duration = Duration::from_millis(20);
+/// The receive thread's poll tokens: the socket is readable, or the endpoint asks it to stop.
+const READABLE: Token = Token(0);
+const STOP: Token = Token(1);
+/// While the caller reads the socket itself at least this often, the receive thread leaves the socket to it.
+const CALLER_ACTIVE_US: u64 = 2_000;
+/// How long the receive thread then naps before looking again.
+const NAP: Duration = Duration::from_millis(1);
 
 /// Why a socket could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -84,28 +94,43 @@ pub struct UdpStats {
     pub queue_high_water: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
     stop: AtomicBool,
     queued_bytes: AtomicUsize,
+    byte_limit: usize,
     packets_in: AtomicU64,
     bytes_in: AtomicU64,
     dropped_overflow: AtomicU64,
     high_water: AtomicU64,
+    /// When the caller last read the socket itself, in microseconds since `origin`.
+    caller_read_at_us: AtomicU64,
+    origin: Instant,
+    /// Held by whoever reads the socket (the receive thread or the caller), with the buffer it reads into: one
+    /// reader at a time, so datagrams are queued in the order they arrived.
+    reader: Mutex<Vec<u8>>,
 }
 
 /// An open UDP socket and its receive thread. Dropping it stops the thread and waits for it.
 #[derive(Debug)]
 pub struct UdpEndpoint {
+    /// Non-blocking; the receive thread waits for it to become readable.
     socket: Arc<UdpSocket>,
     inbox: Receiver<Datagram>,
+    /// The queue's sending side, for reads made by the caller.
+    queue: Sender<Datagram>,
     /// A datagram taken by `wait`, handed out first by the next `recv`.
     waiting: Option<Datagram>,
     shared: Arc<Shared>,
+    /// Wakes the receive thread to stop.
+    stopper: Waker,
     thread: Option<JoinHandle<()>>,
     packets_out: u64,
     bytes_out: u64,
     connected: bool,
+    /// Whether the socket is IPv6 (possibly dual-stack), known at bind: asking the system on every send would
+    /// cost a system call.
+    ipv6: bool,
 }
 
 /// Gives IPv4-mapped IPv6 addresses (from a dual-stack socket) as the IPv4 addresses they are.
@@ -151,33 +176,70 @@ impl UdpEndpoint {
             io::ErrorKind::AddrInUse => UdpError::AddressInUse(addr),
             _ => open(e),
         })?;
-        let socket: UdpSocket = socket.into();
-        socket.set_read_timeout(Some(STOP_CHECK)).map_err(open)?;
-        Self::start(socket, limits)
+        socket.set_nonblocking(true).map_err(open)?;
+        let socket = UdpSocket::from_std(std::net::UdpSocket::from(socket));
+        Self::start(socket, limits).map_err(|e| match e {
+            StartError::Poll(source) => open(source),
+            StartError::Thread(source) => UdpError::Thread(source),
+        })
     }
 
-    fn start(socket: UdpSocket, limits: QueueLimits) -> Result<Self, UdpError> {
+    fn start(mut socket: UdpSocket, limits: QueueLimits) -> Result<Self, StartError> {
+        let ipv6 = socket.local_addr().map_err(StartError::Poll)?.is_ipv6();
+        let poll = Poll::new().map_err(StartError::Poll)?;
+        poll.registry()
+            .register(&mut socket, READABLE, Interest::READABLE)
+            .map_err(StartError::Poll)?;
+        let stopper = Waker::new(poll.registry(), STOP).map_err(StartError::Poll)?;
         let socket = Arc::new(socket);
-        let (tx, inbox) = crossbeam_channel::bounded(limits.packets.max(1));
-        let shared = Arc::new(Shared::default());
+        let (queue, inbox) = crossbeam_channel::bounded(limits.packets.max(1));
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            queued_bytes: AtomicUsize::new(0),
+            byte_limit: limits.bytes,
+            packets_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            dropped_overflow: AtomicU64::new(0),
+            high_water: AtomicU64::new(0),
+            caller_read_at_us: AtomicU64::new(0),
+            origin: Instant::now(),
+            reader: Mutex::new(vec![0u8; MAX_DATAGRAM + 1]),
+        });
         let thread = {
             let socket = Arc::clone(&socket);
             let shared = Arc::clone(&shared);
+            let queue = queue.clone();
             std::thread::Builder::new()
                 .name("peerkit-udp-recv".into())
-                .spawn(move || receive_loop(&socket, &tx, &shared, limits.bytes))
-                .map_err(UdpError::Thread)?
+                .spawn(move || receive_loop(poll, &socket, &queue, &shared))
+                .map_err(StartError::Thread)?
         };
         Ok(Self {
             socket,
             inbox,
+            queue,
             waiting: None,
             shared,
+            stopper,
             thread: Some(thread),
             packets_out: 0,
             bytes_out: 0,
             connected: false,
+            ipv6,
         })
+    }
+
+    /// When nothing is queued, reads what the socket holds now (without waiting), as the receive thread would.
+    fn fetch(&self) {
+        if self.waiting.is_none() && self.inbox.is_empty() {
+            let shared = &self.shared;
+            shared
+                .caller_read_at_us
+                .store(shared.elapsed_us().max(1), Ordering::Relaxed);
+            // One datagram is enough to answer; leaving the rest in the kernel saves the system call that would
+            // only report it empty (the common case in a game's poll loop).
+            drain(&self.socket, &self.queue, shared, 1);
+        }
     }
 
     /// The address the socket is bound to.
@@ -185,15 +247,10 @@ impl UdpEndpoint {
         self.socket.local_addr()
     }
 
-    /// Whether the socket is IPv6 (possibly dual-stack).
-    fn is_ipv6(&self) -> bool {
-        self.local_addr().is_ok_and(|a| a.is_ipv6())
-    }
-
     /// The address to use for `to` on this socket: IPv4 peers of a dual-stack socket are IPv4-mapped.
     fn route(&self, to: SocketAddr) -> SocketAddr {
         match to {
-            SocketAddr::V4(v4) if self.is_ipv6() => {
+            SocketAddr::V4(v4) if self.ipv6 => {
                 SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
             }
             other => other,
@@ -237,8 +294,9 @@ impl UdpEndpoint {
         self.connected
     }
 
-    /// Takes the oldest queued datagram.
+    /// Takes the oldest datagram received.
     pub fn recv(&mut self) -> Option<Datagram> {
+        self.fetch();
         let datagram = self.waiting.take().or_else(|| self.inbox.try_recv().ok())?;
         self.shared
             .queued_bytes
@@ -246,8 +304,9 @@ impl UdpEndpoint {
         Some(datagram)
     }
 
-    /// How many datagrams are queued.
+    /// How many datagrams have been received and not taken (reading the socket first when none are queued).
     pub fn queued(&self) -> usize {
+        self.fetch();
         self.inbox.len() + self.waiting.is_some() as usize
     }
 
@@ -307,20 +366,10 @@ impl UdpEndpoint {
         }
     }
 
-    /// Stops the receive thread and waits for it: a wake-up datagram to itself ends its wait at once (a connected
-    /// socket filters that out and stops at its next `STOP_CHECK`).
+    /// Stops the receive thread and waits for it (the waker ends its wait at once).
     fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        if let Ok(local) = self.socket.local_addr() {
-            let ip = match local.ip() {
-                IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-                IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
-                ip => ip,
-            };
-            if !self.connected {
-                let _ = self.socket.send_to(&[], SocketAddr::new(ip, local.port()));
-            }
-        }
+        let _ = self.stopper.wake();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -333,20 +382,76 @@ impl Drop for UdpEndpoint {
     }
 }
 
-fn receive_loop(socket: &UdpSocket, tx: &Sender<Datagram>, shared: &Shared, byte_limit: usize) {
-    let mut buf = vec![0u8; MAX_DATAGRAM + 1];
+/// Why the receive machinery could not start.
+enum StartError {
+    /// The readiness poll could not be made, the socket registered with it, or its address read.
+    Poll(io::Error),
+    /// The thread could not be spawned.
+    Thread(io::Error),
+}
+
+impl Shared {
+    fn elapsed_us(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64
+    }
+
+    /// Whether the caller has read the socket itself within the last `CALLER_ACTIVE_US`.
+    fn caller_is_reading(&self) -> bool {
+        let at = self.caller_read_at_us.load(Ordering::Relaxed);
+        at != 0 && self.elapsed_us().saturating_sub(at) < CALLER_ACTIVE_US
+    }
+}
+
+fn receive_loop(mut poll: Poll, socket: &UdpSocket, queue: &Sender<Datagram>, shared: &Shared) {
+    let mut events = Events::with_capacity(4);
     while !shared.stop.load(Ordering::Acquire) {
-        let (len, from) = match socket.recv_from(&mut buf) {
-            Ok(got) => got,
-            // A timeout (to check `stop`), or an ICMP error from an earlier send: keep listening.
-            Err(_) => continue,
-        };
+        // A caller polling in a tight loop drains the socket itself; waking for every datagram would only race it
+        // for the lock. Nap, and take over as soon as it stops reading (a stall), well before the kernel's
+        // buffer fills.
+        if shared.caller_is_reading() {
+            std::thread::sleep(NAP);
+            continue;
+        }
+        // Readiness is edge-triggered: take what arrived while napping before waiting for more.
+        drain(socket, queue, shared, usize::MAX);
+        match poll.poll(&mut events, None) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
         if shared.stop.load(Ordering::Acquire) {
             break;
         }
+        // Readiness is edge-triggered: read until the socket is empty.
+        drain(socket, queue, shared, usize::MAX);
+    }
+}
+
+/// Reads what the socket holds now, up to `most` datagrams, into the queue (or counts them dropped when the
+/// queue is full), as the one reader of the moment.
+fn drain(socket: &UdpSocket, queue: &Sender<Datagram>, shared: &Shared, most: usize) {
+    let mut buf = shared
+        .reader
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for _ in 0..most {
+        let (len, from) = match socket.recv_from(&mut buf) {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            // An ICMP error from an earlier send is reported once: keep reading. Anything else: stop this round.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                continue
+            }
+            Err(_) => return,
+        };
         shared.packets_in.fetch_add(1, Ordering::Relaxed);
         shared.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
-        if shared.queued_bytes.load(Ordering::Relaxed) + len > byte_limit {
+        if shared.queued_bytes.load(Ordering::Relaxed) + len > shared.byte_limit {
             shared.dropped_overflow.fetch_add(1, Ordering::Relaxed);
             continue;
         }
@@ -354,17 +459,17 @@ fn receive_loop(socket: &UdpSocket, tx: &Sender<Datagram>, shared: &Shared, byte
             data: Bytes::copy_from_slice(&buf[..len]),
             from: unmap(from),
         };
-        match tx.try_send(datagram) {
+        match queue.try_send(datagram) {
             Ok(()) => {
                 shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
                 shared
                     .high_water
-                    .fetch_max(tx.len() as u64, Ordering::Relaxed);
+                    .fetch_max(queue.len() as u64, Ordering::Relaxed);
             }
             Err(TrySendError::Full(_)) => {
                 shared.dropped_overflow.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => break,
+            Err(TrySendError::Disconnected(_)) => return,
         }
     }
 }
@@ -506,5 +611,84 @@ mod tests {
         assert!(rx.wait(Some(Duration::from_secs(5))));
         assert_eq!(rx.queued(), 1);
         assert_eq!(&rx.recv().unwrap().data[..], b"x");
+    }
+
+    /// The caller reading the socket itself (when its queue is empty) and the receive thread reading it at the
+    /// same time must never reorder datagrams.
+    #[test]
+    fn reads_by_the_caller_and_the_thread_keep_the_order() {
+        let mut rx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let to = rx.local_addr().unwrap();
+        let sender = std::thread::spawn(move || {
+            let mut tx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+            for i in 0..20_000u32 {
+                tx.send_to(&i.to_le_bytes(), to).unwrap();
+                if i % 100 == 99 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+        });
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            match rx.recv() {
+                Some(d) => got.push(u32::from_le_bytes(d.data[..].try_into().unwrap())),
+                None if sender.is_finished() && rx.queued() == 0 => break,
+                None => {}
+            }
+        }
+        sender.join().unwrap();
+        assert!(got.len() > 1000, "received {}", got.len());
+        assert!(got.windows(2).all(|w| w[0] < w[1]), "in order");
+        let stats = rx.stats();
+        assert_eq!(stats.packets_in - stats.dropped_overflow, got.len() as u64);
+    }
+
+    #[test]
+    fn a_connected_socket_stops_promptly_too() {
+        let peer = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..100 {
+            let mut e = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+            e.connect(peer.local_addr().unwrap()).unwrap();
+            drop(e);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+
+    /// A caller that was reading in a tight loop (so the receive thread napped) and then stalls loses nothing:
+    /// the thread takes over.
+    #[test]
+    fn the_thread_takes_over_when_a_busy_reader_stalls() {
+        let mut rx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let to = rx.local_addr().unwrap();
+        let mut tx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let busy_until = std::time::Instant::now() + Duration::from_millis(30);
+        while std::time::Instant::now() < busy_until {
+            tx.send_to(b"warm", to).unwrap();
+            while rx.recv().is_none() {}
+        }
+        assert!(rx.shared.caller_is_reading());
+        // The stall: 5,000 datagrams while nobody reads, then a look at what was kept.
+        for i in 0..5000u32 {
+            tx.send_to(&i.to_le_bytes(), to).unwrap();
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while rx.inbox.len() < 5000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(
+            rx.inbox.len(),
+            5000,
+            "the thread queued them all while the caller was away"
+        );
+        assert_eq!(rx.stats().dropped_overflow, 0);
     }
 }
