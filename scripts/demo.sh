@@ -25,6 +25,11 @@ With options, only the showcase runs, set by them:
   --size BYTES      message size (default 200)
   --seed N          seed of the simulated links (default 1)
   --udp             run over two PacketPeerUDP sockets on 127.0.0.1 instead of a LocalPacketPeer pair
+
+The scenes to watch (they need a display; scripts/screenshot-test.sh runs them on a virtual one):
+  --window          opens the main demo scene: game-like traffic with a link panel and live plots
+  --multiplayer     opens the multiplayer scene: a server and two clients with SceneMultiplayer over
+                    LocalMultiplayerNetwork, client B on an impaired link
 USAGE
 }
 
@@ -51,6 +56,18 @@ run() {
   (( rc == 0 )) || exit "$rc"
   echo
 }
+
+case "${1:-}" in
+  --window|--multiplayer)
+    scene=main
+    [[ $1 == --multiplayer ]] && scene=multiplayer_demo
+    if [[ -z ${DISPLAY:-}${WAYLAND_DISPLAY:-} ]]; then
+      echo "demo.sh $1: no display (DISPLAY is not set); scripts/screenshot-test.sh --out DIR shows it on a virtual one" >&2
+      exit 1
+    fi
+    exec "$godot" --path godot-project "res://demo/$scene.tscn"
+    ;;
+esac
 
 if (( $# == 0 )); then
   run local_pair_demo

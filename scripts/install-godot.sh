@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/install-godot.sh [--help]
+Usage: scripts/install-godot.sh [--display] [--help]
 
 Prints the path of a Godot 4.3+ executable usable with --headless, trying in order:
   1. $GODOT, if set (it must be 4.3 or newer);
@@ -13,12 +13,17 @@ Prints the path of a Godot 4.3+ executable usable with --headless, trying in ord
   4. Debian sid's `godot` package, fetched with apt-get into .godot-runtime/
      (no root changes: private apt lists, cache and status; the debs are
      unpacked with dpkg -x and started through their own dynamic loader).
+--display: always the private runtime (steps 3-4), with Debian sid's Xvfb and Mesa's software renderer
+unpacked beside Godot, and a launcher .godot-runtime/xvfb that starts that Xvfb; for the screenshot test,
+so the renderer is the same on every machine.
 Progress goes to stderr; only the path goes to stdout.
 USAGE
 }
 
+display=false
 case "${1:-}" in
   -h|--help) usage; exit 0 ;;
+  --display) display=true ;;
   "") ;;
   *) echo "install-godot.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 esac
@@ -26,6 +31,7 @@ esac
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runtime="$repo/.godot-runtime"
 launcher="$runtime/godot"
+xvfb_launcher="$runtime/xvfb"
 min_major=4
 min_minor=3
 
@@ -41,7 +47,12 @@ version_ok() {
   (( major > min_major || (major == min_major && minor >= min_minor) ))
 }
 
-if [[ -n ${GODOT:-} ]]; then
+if [[ $display == true ]]; then
+  if [[ -x $launcher && -x $xvfb_launcher ]] && version_ok "$launcher"; then
+    echo "$launcher"
+    exit 0
+  fi
+elif [[ -n ${GODOT:-} ]]; then
   if version_ok "$GODOT"; then
     echo "$GODOT"
     exit 0
@@ -50,12 +61,12 @@ if [[ -n ${GODOT:-} ]]; then
   exit 1
 fi
 
-if on_path=$(command -v godot 2>/dev/null) && version_ok "$on_path"; then
+if [[ $display == false ]] && on_path=$(command -v godot 2>/dev/null) && version_ok "$on_path"; then
   echo "$on_path"
   exit 0
 fi
 
-if [[ -x $launcher ]] && version_ok "$launcher"; then
+if [[ $display == false && -x $launcher ]] && version_ok "$launcher"; then
   echo "$launcher"
   exit 0
 fi
@@ -88,7 +99,7 @@ signed_by=""
 log "fetching Debian sid's godot package from $mirror into $runtime (once; later runs reuse it)"
 apt_dir="$runtime/apt"
 root="$runtime/root"
-rm -rf "$apt_dir" "$root"
+rm -rf "$apt_dir" "$root" "$xvfb_launcher" "$runtime/xkb-bin"
 mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/etc/preferences.d" "$root"
 : > "$apt_dir/status"
 cat > "$apt_dir/etc/sid.sources" <<SRC
@@ -111,7 +122,12 @@ apt_opts=(
   -o "Debug::NoLocking=true"
 )
 apt-get "${apt_opts[@]}" -qq update >&2
-apt-get "${apt_opts[@]}" -qq -y --download-only install godot >&2
+packages=(godot)
+if [[ $display == true ]]; then
+  # Xvfb, its keymap compiler and data, and Mesa's GL/EGL with the software rasteriser (llvmpipe).
+  packages+=(xvfb x11-xkb-utils xkb-data libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libegl-mesa0)
+fi
+apt-get "${apt_opts[@]}" -qq -y --download-only install "${packages[@]}" >&2
 
 shopt -s nullglob
 debs=("$apt_dir"/cache/archives/*.deb)
@@ -139,6 +155,34 @@ export __EGL_VENDOR_LIBRARY_DIRS="\$root/usr/share/glvnd/egl_vendor.d"
 exec "\$lib/$(basename "$loader")" --library-path "\$lib:\$root/lib/$arch_dir:\$lib/pulseaudio" "\$root/usr/bin/godot" "\$@"
 LAUNCH
 chmod +x "$launcher"
+
+if [[ $display == true ]]; then
+  # Xvfb runs its keymap compiler as /usr/bin/xkbcomp, a path built into it. The launcher gives it the private one:
+  # directly when the system has its own, else laid over /usr/bin in a private mount namespace of an unprivileged
+  # user namespace, so nothing outside that one process changes.
+  mkdir -p "$runtime/xkb-bin"
+  cat > "$runtime/xkb-bin/xkbcomp" <<LAUNCH
+#!/bin/sh
+root="$root"
+lib="\$root/usr/lib/$arch_dir"
+exec "\$lib/$(basename "$loader")" --library-path "\$lib:\$root/lib/$arch_dir" "\$root/usr/bin/xkbcomp" "\$@"
+LAUNCH
+  chmod +x "$runtime/xkb-bin/xkbcomp"
+  cat > "$xvfb_launcher" <<LAUNCH
+#!/usr/bin/env bash
+# Runs Debian sid's Xvfb unpacked by scripts/install-godot.sh --display, with its own loader and libraries.
+here=\$(cd "\$(dirname "\${BASH_SOURCE[0]}")" && pwd)
+root="\$here/root"
+lib="\$root/usr/lib/$arch_dir"
+if [[ ! -x /usr/bin/xkbcomp && -z \${PEERKIT_XKB_OVERLAY:-} ]]; then
+  exec unshare --user --map-root-user --mount bash -c \
+    'mount -t overlay overlay -o "lowerdir=\$1:/usr/bin" /usr/bin && PEERKIT_XKB_OVERLAY=1 exec "\$0" "\${@:2}"' \
+    "\$0" "\$here/xkb-bin" "\$@"
+fi
+exec "\$lib/$(basename "$loader")" --library-path "\$lib:\$root/lib/$arch_dir" "\$root/usr/bin/Xvfb" -xkbdir "\$root/usr/share/X11/xkb" "\$@"
+LAUNCH
+  chmod +x "$xvfb_launcher"
+fi
 
 if ! version_ok "$launcher"; then
   log "the fetched Godot does not run or is older than 4.3: $("$launcher" --headless --version 2>&1 | tail -n 3)"

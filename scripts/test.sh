@@ -12,7 +12,8 @@ Usage: scripts/test.sh [--fuzz SECONDS] [--package] [FILTER...] [--help]
   3. checks formatting (cargo fmt --check) and lints (cargo clippy --all-targets -D warnings);
   4. runs `cargo test --workspace`;
   5. runs the GDScript suites in godot-project/tests headless;
-  6. without FILTER, runs each script in godot-project/examples (the README's examples) as a user would;
+  6. without FILTER, runs each script in godot-project/examples (the README's examples) as a user would,
+     and the demo scenes on a virtual display with their screenshots checked (scripts/screenshot-test.sh);
   7. with --fuzz SECONDS, runs each fuzz target that long (scripts/fuzz.sh; CI uses 30);
   8. with --package, packages the addon and installs it into a brand-new project (scripts/install-test.sh).
 FILTER (optional, one or more): run only the GDScript tests whose "suite.test" name contains it,
@@ -133,6 +134,22 @@ if (( ${#filters[@]} == 0 )); then
   done
 fi
 
+shots_passed=0
+shots_failed=0
+if (( ${#filters[@]} == 0 )); then
+  step "demo screenshots (Xvfb + Mesa, checked pixel by pixel)"
+  set +e
+  scripts/screenshot-test.sh 2>&1 | tee "$logs/screenshots.log"
+  set -e
+  shots_line=$(grep -E '^screenshots: [0-9]+ passed, [0-9]+ failed$' "$logs/screenshots.log" | tail -n 1 || true)
+  if [[ -n $shots_line ]]; then
+    read -r shots_passed shots_failed < <(echo "$shots_line" | sed -E 's/screenshots: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+  else
+    shots_failed=1
+    problems+=("the screenshot test printed no summary")
+  fi
+fi
+
 fuzz_passed=0
 fuzz_failed=0
 if [[ -n $fuzz_seconds ]]; then
@@ -167,8 +184,8 @@ fi
 
 step "summary"
 for p in "${problems[@]}"; do echo "problem: $p"; done
-passed=$((rust_passed + gd_passed + examples_passed + fuzz_passed + install_passed))
-failed=$((rust_failed + gd_failed + lint_failed + examples_failed + fuzz_failed + install_failed))
+passed=$((rust_passed + gd_passed + examples_passed + shots_passed + fuzz_passed + install_passed))
+failed=$((rust_failed + gd_failed + lint_failed + examples_failed + shots_failed + fuzz_failed + install_failed))
 if (( failed == 0 && ${#problems[@]} > 0 )); then
   failed=1  # a log problem with every test green still fails the run
 fi
@@ -176,6 +193,7 @@ echo "rust: $rust_passed passed, $rust_failed failed"
 echo "gdscript: $gd_passed passed, $gd_failed failed"
 echo "lint: $((2 - lint_failed)) passed, $lint_failed failed"
 (( ${#filters[@]} == 0 )) && echo "examples: $examples_passed passed, $examples_failed failed"
+(( ${#filters[@]} == 0 )) && echo "screenshots: $shots_passed passed, $shots_failed failed"
 [[ -n $fuzz_seconds ]] && echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 [[ $package == true ]] && echo "install: $install_passed passed, $install_failed failed"
 echo "$passed passed, $failed failed"
