@@ -21,8 +21,10 @@ const SLIDERS := [
 	["latency_ms", "Latency", 400.0, 1.0, "ms"],
 	["jitter_ms", "Jitter", 150.0, 1.0, "ms"],
 	["loss", "Loss", 0.5, 0.005, ""],
+	["burst_enter_probability", "Burst loss: enter", 0.2, 0.005, ""],
 	["duplicate", "Duplicate", 0.2, 0.005, ""],
 	["reorder", "Reorder", 0.2, 0.005, ""],
+	["corrupt", "Corrupt", 0.1, 0.005, ""],
 	["bandwidth_bytes_per_second", "Bandwidth (0: unlimited)", 200000.0, 1000.0, "B/s"],
 ]
 
@@ -117,7 +119,7 @@ func _build_ui() -> void:
 	panel.add_theme_stylebox_override("panel", style)
 	columns.add_child(panel)
 	var controls := VBoxContainer.new()
-	controls.add_theme_constant_override("separation", 6)
+	controls.add_theme_constant_override("separation", 2)
 	panel.add_child(controls)
 	var title := Label.new()
 	title.text = "peerkit: link conditions"
@@ -148,7 +150,7 @@ func _build_ui() -> void:
 	chat_button.pressed.connect(_send_chat)
 	controls.add_child(chat_button)
 	chat_log = RichTextLabel.new()
-	chat_log.custom_minimum_size = Vector2(0, 110)
+	chat_log.custom_minimum_size = Vector2(0, 90)
 	chat_log.scroll_following = true
 	controls.add_child(chat_log)
 	status_label = Label.new()
@@ -254,7 +256,7 @@ func _process(_delta: float) -> void:
 	while position_receiver.get_available_packet_count() > 0:
 		var update := position_receiver.get_packet()
 		if update.size() != 24:
-			continue  # a corrupted or foreign packet
+			continue  # not an update (the link does not change sizes; this is a guard)
 		var number := update.decode_u32(0)
 		window["received"] += 1
 		window["bytes"] += update.size()
