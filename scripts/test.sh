@@ -49,6 +49,11 @@ export PEERKIT_DOCS_DIR="$repo/target/docs-xml"
 rm -rf "$PEERKIT_DOCS_DIR"
 
 step() { printf '\n== %s\n' "$*"; }
+# counts LABEL LOG: the last "LABEL: N passed, N failed" line of LOG as "N N", or nothing when there is none.
+counts() {
+  grep -E "^$1: [0-9]+ passed, [0-9]+ failed\$" "$2" | tail -n 1 |
+    sed -E "s/^$1: ([0-9]+) passed, ([0-9]+) failed\$/\1 \2/" || true
+}
 
 step "Godot runtime"
 godot=$(scripts/install-godot.sh)
@@ -93,9 +98,9 @@ timeout 900 "$godot" --headless --path godot-project -s res://tests/run_tests.gd
   tee "$logs/godot.log"
 godot_rc=${PIPESTATUS[0]}
 set -e
-gd_line=$(grep -E '^gdscript: [0-9]+ passed, [0-9]+ failed$' "$logs/godot.log" | tail -n 1 || true)
-if [[ -n $gd_line ]]; then
-  read -r gd_passed gd_failed < <(echo "$gd_line" | sed -E 's/gdscript: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+gd_counts=$(counts gdscript "$logs/godot.log")
+if [[ -n $gd_counts ]]; then
+  read -r gd_passed gd_failed <<<"$gd_counts"
 else
   gd_passed=0
   gd_failed=1
@@ -141,9 +146,9 @@ if (( ${#filters[@]} == 0 )); then
   set +e
   scripts/screenshot-test.sh 2>&1 | tee "$logs/screenshots.log"
   set -e
-  shots_line=$(grep -E '^screenshots: [0-9]+ passed, [0-9]+ failed$' "$logs/screenshots.log" | tail -n 1 || true)
-  if [[ -n $shots_line ]]; then
-    read -r shots_passed shots_failed < <(echo "$shots_line" | sed -E 's/screenshots: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+  shots_counts=$(counts screenshots "$logs/screenshots.log")
+  if [[ -n $shots_counts ]]; then
+    read -r shots_passed shots_failed <<<"$shots_counts"
   else
     shots_failed=1
     problems+=("the screenshot test printed no summary")
@@ -157,9 +162,9 @@ if [[ -n $fuzz_seconds ]]; then
   set +e
   scripts/fuzz.sh "$fuzz_seconds" 2>&1 | tee "$logs/fuzz.log"
   set -e
-  fuzz_line=$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$logs/fuzz.log" | tail -n 1 || true)
-  if [[ -n $fuzz_line ]]; then
-    read -r fuzz_passed fuzz_failed < <(echo "$fuzz_line" | sed -E 's/fuzz: ([0-9]+) passed, ([0-9]+) failed/\1 \2/')
+  fuzz_counts=$(counts fuzz "$logs/fuzz.log")
+  if [[ -n $fuzz_counts ]]; then
+    read -r fuzz_passed fuzz_failed <<<"$fuzz_counts"
   else
     fuzz_failed=1
     problems+=("the fuzz run printed no summary (did cargo-fuzz build?)")
