@@ -197,3 +197,57 @@ func test_as_the_inner_peer_of_the_reliable_and_the_conditioned_peers() -> void:
 		expected.append(i)
 	assert_eq(got, expected, "200 values, in order, over 20% loss and real UDP")
 	assert_eq(link.get_max_packet_size(), 65507)
+
+
+# The first interface with an IPv4 address that is not loopback, as IP.get_local_interfaces() names it.
+func _ipv4_interface() -> String:
+	for info in IP.get_local_interfaces():
+		for address in info["addresses"]:
+			if address.is_valid_ip_address() and not address.contains(":") and not address.begins_with("127."):
+				return info["name"]
+	return ""
+
+
+# Multicast and broadcast with one class as the receiver (and the sender for broadcast); returns each step's
+# result, for comparing the two classes.
+func _group_scenario(cls: String, port: int, interface: String) -> Dictionary:
+	var steps := {}
+	var receiver: PacketPeer = ClassDB.instantiate(cls)
+	var sender: PacketPeer = ClassDB.instantiate(cls)
+	_open.append_array([receiver, sender])
+	steps["bind"] = receiver.bind(port, "0.0.0.0")
+	steps["join unknown interface"] = receiver.join_multicast_group("239.255.42.99", "no-such-interface0")
+	steps["join bad group"] = receiver.join_multicast_group("not an address", interface)
+	steps["join"] = receiver.join_multicast_group("239.255.42.99", interface)
+	sender.bind(0, "0.0.0.0")
+	sender.set_dest_address("239.255.42.99", port)
+	steps["send to group"] = sender.put_packet(PackedByteArray([1]))
+	OS.delay_msec(100)
+	steps["received from group"] = receiver.get_available_packet_count()
+	while receiver.get_available_packet_count() > 0:
+		receiver.get_packet()
+	steps["leave"] = receiver.leave_multicast_group("239.255.42.99", interface)
+	sender.put_packet(PackedByteArray([2]))
+	OS.delay_msec(100)
+	steps["received after leaving"] = receiver.get_available_packet_count()
+	sender.set_dest_address("255.255.255.255", port)
+	steps["broadcast while disabled"] = sender.put_packet(PackedByteArray([3]))
+	sender.set_broadcast_enabled(true)
+	steps["broadcast enabled"] = sender.put_packet(PackedByteArray([4]))
+	OS.delay_msec(100)
+	steps["received broadcast"] = receiver.get_available_packet_count()
+	return steps
+
+
+func test_multicast_and_broadcast_behave_as_packet_peer_udp_does() -> void:
+	var interface := _ipv4_interface()
+	assert_ne(interface, "", "this machine has a non-loopback IPv4 interface")
+	var theirs := _group_scenario("PacketPeerUDP", 45000 + randi() % 1000, interface)
+	var ours := _group_scenario("UdpPacketPeer", 46000 + randi() % 1000, interface)
+	print("     on interface %s: %s" % [interface, theirs])
+	for step in theirs:
+		assert_eq(ours[step], theirs[step], "step '%s'" % step)
+	# PacketPeerUDP is the oracle of what this machine's network allows; say plainly what was exercised.
+	assert_eq(ours["received from group"], 1, "a multicast datagram arrived (PacketPeerUDP: %d)" % theirs["received from group"])
+	assert_eq(ours["received after leaving"], 0, "nothing after leaving the group")
+	assert_eq(ours["received broadcast"], 1, "a broadcast datagram arrived (PacketPeerUDP: %d)" % theirs["received broadcast"])

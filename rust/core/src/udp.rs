@@ -68,6 +68,15 @@ impl Default for QueueLimits {
     }
 }
 
+/// The interface a multicast group is joined on, as the system knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MulticastInterface {
+    /// Its IPv4 address (for IPv4 groups); unspecified lets the system choose.
+    pub v4: Ipv4Addr,
+    /// Its index (for IPv6 groups); 0 lets the system choose.
+    pub v6_index: u32,
+}
+
 /// A datagram taken off the socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {
@@ -336,20 +345,20 @@ impl UdpEndpoint {
         self.socket.set_broadcast(enabled)
     }
 
-    /// Joins a multicast group, on the interface with the given index (0: the system's choice) for IPv6, or
-    /// on any interface for IPv4.
-    pub fn join_multicast(&self, group: IpAddr, interface: u32) -> io::Result<()> {
+    /// Joins a multicast group on one interface: for an IPv4 group the interface's IPv4 address, for an IPv6
+    /// group its index (0 lets the system choose).
+    pub fn join_multicast(&self, group: IpAddr, interface: MulticastInterface) -> io::Result<()> {
         match group {
-            IpAddr::V4(g) => self.socket.join_multicast_v4(&g, &Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(g) => self.socket.join_multicast_v6(&g, interface),
+            IpAddr::V4(g) => self.socket.join_multicast_v4(&g, &interface.v4),
+            IpAddr::V6(g) => self.socket.join_multicast_v6(&g, interface.v6_index),
         }
     }
 
-    /// Leaves a multicast group joined with `join_multicast`.
-    pub fn leave_multicast(&self, group: IpAddr, interface: u32) -> io::Result<()> {
+    /// Leaves a multicast group joined with `join_multicast` on the same interface.
+    pub fn leave_multicast(&self, group: IpAddr, interface: MulticastInterface) -> io::Result<()> {
         match group {
-            IpAddr::V4(g) => self.socket.leave_multicast_v4(&g, &Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(g) => self.socket.leave_multicast_v6(&g, interface),
+            IpAddr::V4(g) => self.socket.leave_multicast_v4(&g, &interface.v4),
+            IpAddr::V6(g) => self.socket.leave_multicast_v6(&g, interface.v6_index),
         }
     }
 

@@ -3,11 +3,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
 use bytes::Bytes;
+use godot::classes::Ip;
 use godot::classes::{IPacketPeerExtension, PacketPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use peerkit_core::udp::{QueueLimits, UdpEndpoint, UdpError, MAX_DATAGRAM};
+use peerkit_core::udp::{MulticastInterface, QueueLimits, UdpEndpoint, UdpError, MAX_DATAGRAM};
 
 use super::ffi;
 
@@ -336,10 +337,11 @@ impl UdpPacketPeer {
         }
     }
 
-    /// Joins the multicast group [param multicast_address]. [param interface_name] is an interface index for
-    /// IPv6 groups (empty: the system's choice); IPv4 groups are joined on any interface. Binds to a free port
-    /// first when no socket is bound. [constant ERR_INVALID_PARAMETER] for a bad address, [constant FAILED] when
-    /// the system refuses.
+    /// Joins the multicast group [param multicast_address] on the interface named [param interface_name] (a
+    /// name from [method IP.get_local_interfaces], as PacketPeerUDP takes). Binds to a free port first when no
+    /// socket is bound. [constant ERR_INVALID_PARAMETER] for a bad address, an unknown interface, or (for an
+    /// IPv4 group) an interface without an IPv4 address; [constant FAILED] when the system refuses (for example,
+    /// the group is already joined).
     #[func]
     fn join_multicast_group(
         &mut self,
@@ -349,10 +351,13 @@ impl UdpPacketPeer {
         let Ok(group) = multicast_address.to_string().parse::<IpAddr>() else {
             return Error::ERR_INVALID_PARAMETER;
         };
+        let Some(interface) = multicast_interface(&interface_name.to_string(), group) else {
+            godot_error!("UdpPacketPeer.join_multicast_group: no interface named \"{interface_name}\" with an {} address", if group.is_ipv6() { "IPv6" } else { "IPv4" });
+            return Error::ERR_INVALID_PARAMETER;
+        };
         if let Err(e) = self.ensure_open(group.is_ipv6()) {
             return e;
         }
-        let interface = interface_name.to_string().parse::<u32>().unwrap_or(0);
         match self
             .endpoint
             .as_ref()
@@ -377,7 +382,9 @@ impl UdpPacketPeer {
         let Ok(group) = multicast_address.to_string().parse::<IpAddr>() else {
             return Error::ERR_INVALID_PARAMETER;
         };
-        let interface = interface_name.to_string().parse::<u32>().unwrap_or(0);
+        let Some(interface) = multicast_interface(&interface_name.to_string(), group) else {
+            return Error::ERR_INVALID_PARAMETER;
+        };
         match self
             .endpoint
             .as_ref()
@@ -475,5 +482,34 @@ impl UdpPacketPeer {
                 Err(Error::ERR_CANT_CREATE)
             }
         }
+    }
+}
+
+/// The interface named `name` as Godot's `IP.get_local_interfaces()` lists it, for joining `group`: its first IPv4
+/// address for an IPv4 group (none: `None`), its index for an IPv6 group. `None` for an unknown name.
+fn multicast_interface(name: &str, group: IpAddr) -> Option<MulticastInterface> {
+    let interfaces = Ip::singleton().get_local_interfaces();
+    let info = interfaces
+        .iter_shared()
+        .find(|info| info.get("name").is_some_and(|n| n.to_string() == name))?;
+    let v6_index = info
+        .get("index")
+        .and_then(|i| i.to_string().parse::<u32>().ok())
+        .unwrap_or(0);
+    let v4 = info
+        .get("addresses")
+        .and_then(|a| a.try_to::<PackedStringArray>().ok())
+        .and_then(|addresses| {
+            addresses
+                .as_slice()
+                .iter()
+                .find_map(|a| a.to_string().parse::<Ipv4Addr>().ok())
+        });
+    match group {
+        IpAddr::V4(_) => Some(MulticastInterface { v4: v4?, v6_index }),
+        IpAddr::V6(_) => Some(MulticastInterface {
+            v4: Ipv4Addr::UNSPECIFIED,
+            v6_index,
+        }),
     }
 }
