@@ -55,7 +55,8 @@ impl Shared {
 /// The network is a star, as with ENet: clients talk to the server only, and [SceneMultiplayer] relays
 /// client-to-client RPCs through it ([method MultiplayerPeer.is_server_relay_supported] is [code]true[/code]).
 /// A packet sent now is delivered at the next poll at which its delay has passed: [method poll] here, or the
-/// peers' own polls, which [SceneMultiplayer] runs every frame.
+/// peers' own polls, which [SceneMultiplayer] runs every frame. Set each subtree's multiplayer before its nodes
+/// enter the tree: spawners and synchronizers register with the multiplayer of their path when they enter.
 /// ```gdscript
 /// var network := LocalMultiplayerNetwork.new()
 /// network.use_manual_clock = true
