@@ -11,7 +11,8 @@ Usage: scripts/bench.sh [--json FILE] [--quick] [--help]
      scripts/build.sh put the debug build back);
   2. runs godot-project/bench/bench.gd headless: same-thread put+get against a null peer, a GDScript Array,
      PacketPeerStream and PacketPeerUDP; cross-thread throughput; LinkConditioner overhead and queue depth;
-     ReliablePacketPeer goodput; then, in a fresh process, memory per queued packet; then the targets, as
+     ReliablePacketPeer goodput; UdpPacketPeer against PacketPeerUDP; LocalMultiplayerPeer per packet;
+     then, in a fresh process, memory per queued packet; then the targets, as
      ratios of figures from the same bench.sh run;
   3. runs `cargo bench -p peerkit-core` (the core without Godot).
 Every figure is the median of 5 runs in one process. --json FILE writes all figures to FILE.
