@@ -54,6 +54,23 @@ counts() {
   grep -E "^$1: [0-9]+ passed, [0-9]+ failed\$" "$2" | tail -n 1 |
     sed -E "s/^$1: ([0-9]+) passed, ([0-9]+) failed\$/\1 \2/" || true
 }
+# counted LABEL WHAT CMD...: runs CMD, its output also in $logs/LABEL.log, and sets counted_passed and
+# counted_failed from its "LABEL: N passed, N failed" line; without one, that is a failure and WHAT says why.
+counted() {
+  local label=$1 what=$2 found
+  shift 2
+  set +e
+  "$@" 2>&1 | tee "$logs/$label.log"
+  set -e
+  found=$(counts "$label" "$logs/$label.log")
+  if [[ -n $found ]]; then
+    read -r counted_passed counted_failed <<<"$found"
+  else
+    counted_passed=0
+    counted_failed=1
+    problems+=("$what")
+  fi
+}
 
 step "Godot runtime"
 godot=$(scripts/install-godot.sh)
@@ -143,32 +160,18 @@ shots_passed=0
 shots_failed=0
 if (( ${#filters[@]} == 0 )); then
   step "demo screenshots (Xvfb + Mesa, checked pixel by pixel)"
-  set +e
-  scripts/screenshot-test.sh 2>&1 | tee "$logs/screenshots.log"
-  set -e
-  shots_counts=$(counts screenshots "$logs/screenshots.log")
-  if [[ -n $shots_counts ]]; then
-    read -r shots_passed shots_failed <<<"$shots_counts"
-  else
-    shots_failed=1
-    problems+=("the screenshot test printed no summary")
-  fi
+  counted screenshots "the screenshot test printed no summary" scripts/screenshot-test.sh
+  shots_passed=$counted_passed
+  shots_failed=$counted_failed
 fi
 
 fuzz_passed=0
 fuzz_failed=0
 if [[ -n $fuzz_seconds ]]; then
   step "fuzzing, $fuzz_seconds s per target"
-  set +e
-  scripts/fuzz.sh "$fuzz_seconds" 2>&1 | tee "$logs/fuzz.log"
-  set -e
-  fuzz_counts=$(counts fuzz "$logs/fuzz.log")
-  if [[ -n $fuzz_counts ]]; then
-    read -r fuzz_passed fuzz_failed <<<"$fuzz_counts"
-  else
-    fuzz_failed=1
-    problems+=("the fuzz run printed no summary (did cargo-fuzz build?)")
-  fi
+  counted fuzz "the fuzz run printed no summary (did cargo-fuzz build?)" scripts/fuzz.sh "$fuzz_seconds"
+  fuzz_passed=$counted_passed
+  fuzz_failed=$counted_failed
 fi
 
 install_passed=0
