@@ -33,7 +33,7 @@ pub(crate) fn guard(what: &str, body: impl FnOnce() -> Error) -> Error {
 /// # Safety
 /// `buffer` must point to `size` readable bytes that stay valid and unchanged for the returned lifetime
 /// (Godot guarantees this for the duration of the `_put_packet` call).
-pub(crate) unsafe fn put_buffer<'a>(buffer: RawPtr<*const u8>, size: i32) -> Option<&'a [u8]> {
+unsafe fn put_buffer<'a>(buffer: RawPtr<*const u8>, size: i32) -> Option<&'a [u8]> {
     let len = usize::try_from(size).ok()?;
     let ptr = buffer.ptr();
     if len == 0 {
@@ -46,23 +46,28 @@ pub(crate) unsafe fn put_buffer<'a>(buffer: RawPtr<*const u8>, size: i32) -> Opt
     Some(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
-/// Borrows `_put_packet`'s buffer, or logs why it cannot and returns the error for the virtual to return.
+/// Answers `_put_packet`: runs `body` on the packet Godot passes, inside the panic guard ([`guard`]). A buffer
+/// that cannot be read is refused with `ERR_INVALID_PARAMETER` and a logged message, without calling `body`.
 ///
 /// # Safety
-/// As [`put_buffer`].
-pub(crate) unsafe fn put_slice<'a>(
+/// As [`put_buffer`]: `buffer` must point to `size` readable bytes, valid for the duration of this call (Godot
+/// guarantees this during `_put_packet`). `body` must not keep the slice.
+pub(crate) unsafe fn guard_put(
     what: &str,
     buffer: RawPtr<*const u8>,
     size: i32,
-) -> Result<&'a [u8], Error> {
-    // SAFETY: forwarded from the caller.
-    match unsafe { put_buffer(buffer, size) } {
-        Some(packet) => Ok(packet),
-        None => {
-            godot_error!("{what}: invalid buffer (size {size})");
-            Err(Error::ERR_INVALID_PARAMETER)
+    body: impl FnOnce(&[u8]) -> Error,
+) -> Error {
+    guard(what, || {
+        // SAFETY: forwarded from the caller; the slice lives only for this call.
+        match unsafe { put_buffer(buffer, size) } {
+            Some(packet) => body(packet),
+            None => {
+                godot_error!("{what}: invalid buffer (size {size})");
+                Error::ERR_INVALID_PARAMETER
+            }
         }
-    }
+    })
 }
 
 /// Answers `_get_packet`: hands `packet` to Godot, keeping it in `current` so its bytes stay valid until the

@@ -201,30 +201,31 @@ impl IPacketPeerExtension for LinkConditioner {
         p_buffer: RawPtr<*const u8>,
         p_buffer_size: i32,
     ) -> Error {
-        ffi::guard("LinkConditioner.put_packet", || {
-            // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied below.
-            let packet = match unsafe {
-                ffi::put_slice("LinkConditioner.put_packet", p_buffer, p_buffer_size)
-            } {
-                Ok(packet) => packet,
-                Err(e) => return e,
-            };
-            let link = self.link.get_mut();
-            let max = link.inner_max_packet_size;
-            if link.inner.is_none() {
-                godot_error!("LinkConditioner.put_packet: no inner peer; set `inner` to the PacketPeer to wrap");
-                return Error::ERR_UNCONFIGURED;
-            }
-            if packet.len() as i64 > max {
-                godot_error!(
+        // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied into the link.
+        unsafe {
+            ffi::guard_put(
+                "LinkConditioner.put_packet",
+                p_buffer,
+                p_buffer_size,
+                |packet| {
+                    let link = self.link.get_mut();
+                    let max = link.inner_max_packet_size;
+                    if link.inner.is_none() {
+                        godot_error!("LinkConditioner.put_packet: no inner peer; set `inner` to the PacketPeer to wrap");
+                        return Error::ERR_UNCONFIGURED;
+                    }
+                    if packet.len() as i64 > max {
+                        godot_error!(
                     "LinkConditioner.put_packet: packet of {} bytes is larger than the inner peer's maximum ({max} bytes)",
                     packet.len()
                 );
-                return Error::ERR_INVALID_PARAMETER;
-            }
-            link.put(packet);
-            Error::OK
-        })
+                        return Error::ERR_INVALID_PARAMETER;
+                    }
+                    link.put(packet);
+                    Error::OK
+                },
+            )
+        }
     }
 
     fn get_available_packet_count(&self) -> i32 {

@@ -593,31 +593,30 @@ impl IMultiplayerPeerExtension for LocalMultiplayerPeer {
         p_buffer_size: i32,
     ) -> Error {
         const WHAT: &str = "LocalMultiplayerPeer.put_packet";
-        ffi::guard(WHAT, || {
-            // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied here.
-            let data = match unsafe { ffi::put_slice(WHAT, p_buffer, p_buffer_size) } {
-                Ok(data) => Bytes::copy_from_slice(data),
-                Err(e) => return e,
-            };
-            let (id, target, mode, channel) = (
-                self.id,
-                self.target_peer,
-                self.transfer_mode,
-                self.transfer_channel,
-            );
-            let Some(mut shared) = self.shared() else {
-                godot_error!("{WHAT}: this peer belongs to no network; create peers with LocalMultiplayerNetwork");
-                return Error::ERR_UNCONFIGURED;
-            };
-            let now = shared.clock.now_us();
-            match shared.net.send(id, now, target, mode, channel, data) {
-                Ok(()) => Error::OK,
-                Err(e) => {
-                    godot_error!("{WHAT}: {e}");
-                    e.error_code()
+        // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied here.
+        unsafe {
+            ffi::guard_put(WHAT, p_buffer, p_buffer_size, |data| {
+                let data = Bytes::copy_from_slice(data);
+                let (id, target, mode, channel) = (
+                    self.id,
+                    self.target_peer,
+                    self.transfer_mode,
+                    self.transfer_channel,
+                );
+                let Some(mut shared) = self.shared() else {
+                    godot_error!("{WHAT}: this peer belongs to no network; create peers with LocalMultiplayerNetwork");
+                    return Error::ERR_UNCONFIGURED;
+                };
+                let now = shared.clock.now_us();
+                match shared.net.send(id, now, target, mode, channel, data) {
+                    Ok(()) => Error::OK,
+                    Err(e) => {
+                        godot_error!("{WHAT}: {e}");
+                        e.error_code()
+                    }
                 }
-            }
-        })
+            })
+        }
     }
 
     fn get_available_packet_count(&self) -> i32 {

@@ -67,13 +67,15 @@ impl IPacketPeerExtension for LocalPacketPeer {
         p_buffer: RawPtr<*const u8>,
         p_buffer_size: i32,
     ) -> Error {
-        ffi::guard("LocalPacketPeer.put_packet", || {
-            // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; `send` copies them.
-            match unsafe { ffi::put_slice("LocalPacketPeer.put_packet", p_buffer, p_buffer_size) } {
-                Ok(packet) => self.send_packet(packet),
-                Err(e) => e,
-            }
-        })
+        // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; `send` copies them.
+        unsafe {
+            ffi::guard_put(
+                "LocalPacketPeer.put_packet",
+                p_buffer,
+                p_buffer_size,
+                |packet| self.send_packet(packet),
+            )
+        }
     }
 
     fn get_available_packet_count(&self) -> i32 {

@@ -174,38 +174,39 @@ impl IPacketPeerExtension for ReliablePacketPeer {
         p_buffer: RawPtr<*const u8>,
         p_buffer_size: i32,
     ) -> Error {
-        ffi::guard("ReliablePacketPeer.put_packet", || {
-            // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied below.
-            let message = match unsafe {
-                ffi::put_slice("ReliablePacketPeer.put_packet", p_buffer, p_buffer_size)
-            } {
-                Ok(message) => message,
-                Err(e) => return e,
-            };
-            if self.channel.get_mut().inner.is_none() {
-                godot_error!("ReliablePacketPeer.put_packet: no inner peer; set `inner` to the PacketPeer to send over");
-                return Error::ERR_UNCONFIGURED;
-            }
-            self.poll_and_announce();
-            let channel = self.channel.get_mut();
-            // Check before copying, so a refused message costs nothing.
-            let result = channel
-                .connection
-                .check_send(message.len())
-                .and_then(|()| channel.connection.send(Bytes::copy_from_slice(message)));
-            match result {
-                Ok(()) => {
-                    self.poll_and_announce();
-                    Error::OK
-                }
-                Err(e) => {
-                    if matches!(e, ReliableError::MessageTooLarge { .. }) {
-                        godot_error!("ReliablePacketPeer.put_packet: {e}");
+        // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied before queueing.
+        unsafe {
+            ffi::guard_put(
+                "ReliablePacketPeer.put_packet",
+                p_buffer,
+                p_buffer_size,
+                |message| {
+                    if self.channel.get_mut().inner.is_none() {
+                        godot_error!("ReliablePacketPeer.put_packet: no inner peer; set `inner` to the PacketPeer to send over");
+                        return Error::ERR_UNCONFIGURED;
                     }
-                    e.error_code()
-                }
-            }
-        })
+                    self.poll_and_announce();
+                    let channel = self.channel.get_mut();
+                    // Check before copying, so a refused message costs nothing.
+                    let result = channel
+                        .connection
+                        .check_send(message.len())
+                        .and_then(|()| channel.connection.send(Bytes::copy_from_slice(message)));
+                    match result {
+                        Ok(()) => {
+                            self.poll_and_announce();
+                            Error::OK
+                        }
+                        Err(e) => {
+                            if matches!(e, ReliableError::MessageTooLarge { .. }) {
+                                godot_error!("ReliablePacketPeer.put_packet: {e}");
+                            }
+                            e.error_code()
+                        }
+                    }
+                },
+            )
+        }
     }
 
     fn get_available_packet_count(&self) -> i32 {

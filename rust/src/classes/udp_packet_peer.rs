@@ -101,30 +101,31 @@ impl IPacketPeerExtension for UdpPacketPeer {
         p_buffer: RawPtr<*const u8>,
         p_buffer_size: i32,
     ) -> Error {
-        ffi::guard("UdpPacketPeer.put_packet", || {
-            // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are sent at once.
-            let packet = match unsafe {
-                ffi::put_slice("UdpPacketPeer.put_packet", p_buffer, p_buffer_size)
-            } {
-                Ok(packet) => packet,
-                Err(e) => return e,
-            };
-            let Some(dest) = self.dest else {
-                godot_error!("UdpPacketPeer.put_packet: no destination; call set_dest_address() or connect_to_host() first");
-                return Error::ERR_UNCONFIGURED;
-            };
-            if let Err(e) = self.ensure_open(dest.is_ipv6()) {
-                return e;
-            }
-            let Some(endpoint) = self.endpoint.as_mut() else {
-                return Error::ERR_UNAVAILABLE;
-            };
-            match endpoint.send_to(packet, dest) {
-                Ok(()) => Error::OK,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Error::ERR_BUSY,
-                Err(_) => Error::FAILED,
-            }
-        })
+        // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are sent at once.
+        unsafe {
+            ffi::guard_put(
+                "UdpPacketPeer.put_packet",
+                p_buffer,
+                p_buffer_size,
+                |packet| {
+                    let Some(dest) = self.dest else {
+                        godot_error!("UdpPacketPeer.put_packet: no destination; call set_dest_address() or connect_to_host() first");
+                        return Error::ERR_UNCONFIGURED;
+                    };
+                    if let Err(e) = self.ensure_open(dest.is_ipv6()) {
+                        return e;
+                    }
+                    let Some(endpoint) = self.endpoint.as_mut() else {
+                        return Error::ERR_UNAVAILABLE;
+                    };
+                    match endpoint.send_to(packet, dest) {
+                        Ok(()) => Error::OK,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Error::ERR_BUSY,
+                        Err(_) => Error::FAILED,
+                    }
+                },
+            )
+        }
     }
 
     fn get_available_packet_count(&self) -> i32 {
