@@ -1,0 +1,171 @@
+//! The four ways protocol version 1 broke its promise ("every accepted message exactly once, in order, or a
+//! visible failure"), each written against version 1 first and seen to fail there (issue 13).
+
+mod common;
+
+use bytes::Bytes;
+use common::Pair;
+use peerkit_core::link::LinkConfig;
+use peerkit_core::reliable::packet::{self, Acks, Kind};
+use peerkit_core::reliable::seq::Seq;
+use peerkit_core::reliable::{Connection, ReliableConfig, Status};
+
+fn link(latency_ms: f64) -> LinkConfig {
+    LinkConfig {
+        latency_ms,
+        ..LinkConfig::default()
+    }
+}
+
+/// 1. A reader that stops reading for a while must not lose the stream: when it reads again, everything
+/// arrives, and while it did not, the sender was held back rather than told its data had arrived.
+#[test]
+fn a_slow_reader_stalls_nothing_and_loses_nothing() {
+    let mut pair = Pair::new(ReliableConfig::default(), link(5.0), 1);
+    let message = Bytes::from(vec![7u8; 16 * 1024]);
+    let mut accepted = 0;
+    let mut received = 0;
+    while pair.now < 60_000_000 && received < 600 {
+        while accepted < 600 && pair.a.send(message.clone()).is_ok() {
+            accepted += 1;
+        }
+        pair.step();
+        // The reader polls (the pair drives it) but takes nothing for the first 2 s.
+        if pair.now >= 2_000_000 {
+            while pair.b.recv().is_some() {
+                received += 1;
+            }
+        }
+    }
+    assert_eq!(received, 600, "every accepted message arrived");
+    assert_eq!(pair.a.status(), Status::Connected);
+    assert_eq!(pair.a.stats().messages_pending, 0);
+    assert!(
+        pair.now < 10_000_000,
+        "the stream resumed at once when the reader read: done at {:.1} s",
+        pair.now as f64 / 1e6
+    );
+}
+
+/// 2. A datagram of an earlier connection over the same transport, arriving late, is not part of the new one.
+#[test]
+fn a_stale_datagram_is_not_delivered_in_a_new_connection() {
+    let config = ReliableConfig::default();
+    // The old connection sends a message whose datagram is held up in the network.
+    let mut old = Connection::new(config.clone(), 0);
+    let mut old_peer = Connection::new(config.clone(), 0);
+    let mut buf = Vec::new();
+    let mut stale = Vec::new();
+    old.send(Bytes::from_static(b"old message")).unwrap();
+    // Drive the old pair until its DATA datagram is written (protocol 2 needs a handshake first).
+    for now in 0..100_000u64 {
+        old.handle_timeout(now);
+        old_peer.handle_timeout(now);
+        while old.poll_transmit(now, &mut buf) {
+            if buf[3] == Kind::Data as u8 {
+                stale.push(buf.clone());
+            } else {
+                old_peer.handle_datagram(now, &buf);
+            }
+        }
+        while old_peer.poll_transmit(now, &mut buf) {
+            old.handle_datagram(now, &buf);
+        }
+        if !stale.is_empty() {
+            break;
+        }
+    }
+    assert!(!stale.is_empty(), "the old connection sent its message");
+    // A new connection on the same transport; the stale datagram arrives first.
+    let mut pair = Pair::new(config, link(5.0), 2);
+    pair.a.send(Bytes::from_static(b"new message")).unwrap();
+    for d in &stale {
+        pair.b.handle_datagram(0, d);
+    }
+    let mut got = Vec::new();
+    while pair.now < 2_000_000 {
+        pair.step();
+        while let Some(m) = pair.b.recv() {
+            got.push(m);
+        }
+    }
+    assert_eq!(got, vec![Bytes::from_static(b"new message")]);
+}
+
+/// 3. One checksum-valid ACK, whatever its numbers, costs work bounded by what is in flight and acknowledges
+/// nothing that was never sent.
+#[test]
+fn a_forged_ack_is_dropped_without_walking_the_sequence_space() {
+    let mut pair = Pair::new(ReliableConfig::default(), link(50.0), 3);
+    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
+        pair.step();
+    }
+    for i in 0..10u8 {
+        pair.a.send(Bytes::from(vec![i; 100])).unwrap();
+    }
+    let now = pair.now;
+    let mut sent = Vec::new();
+    while pair.a.poll_transmit(now, &mut pair.buf) {
+        sent.push(pair.buf.clone());
+    }
+    assert_eq!(sent.len(), 10, "ten datagrams in flight");
+    let before = pair.a.stats();
+    // The datagrams just sent are numbered from `first`; the forgery claims 2^31 - 1 of them arrived.
+    let first = Seq(u32::from_le_bytes(sent[0][32..36].try_into().unwrap()));
+    let forged = Acks {
+        next: first.plus((1 << 31) - 1),
+        largest: first.plus(u32::MAX - 4),
+        bits: 0,
+        recent: first.plus(5),
+        delay_us: 0,
+    };
+    let mut datagram = Vec::new();
+    packet::encode_control(&mut datagram, Kind::Ack, forged);
+    pair.a.handle_datagram(now, &datagram);
+    let after = pair.a.stats();
+    assert_eq!(
+        after.dropped_invalid,
+        before.dropped_invalid + 1,
+        "dropped as invalid"
+    );
+    assert_eq!(
+        after.messages_pending, 10,
+        "nothing marked delivered by the forgery"
+    );
+}
+
+/// 4. Closing with messages pending tells the other side even when the first CLOSE datagrams are lost.
+#[test]
+fn close_reaches_the_peer_even_when_the_first_close_datagrams_are_lost() {
+    let mut pair = Pair::new(ReliableConfig::default(), link(10.0), 4);
+    pair.a.send(Bytes::from_static(b"hello")).unwrap();
+    while pair.b.recv().is_none() {
+        pair.step();
+    }
+    pair.a
+        .send(Bytes::from_static(b"never acknowledged"))
+        .unwrap();
+    pair.set_links(LinkConfig {
+        link_up: false,
+        ..LinkConfig::default()
+    });
+    pair.a.close();
+    let cut_until = pair.now + 100_000;
+    while pair.now < cut_until {
+        pair.step();
+    }
+    pair.set_links(link(10.0));
+    let closed_at = pair.now;
+    while pair.b.status() == Status::Connected && pair.now < closed_at + 5_000_000 {
+        pair.step();
+    }
+    assert_eq!(
+        pair.b.status(),
+        Status::Closed,
+        "the peer learnt of the close"
+    );
+    assert!(
+        pair.now - closed_at < 2_000_000,
+        "within 2 s of the link coming back, not by timing out"
+    );
+}
