@@ -255,3 +255,142 @@ func test_garbage_from_the_transport_is_dropped_and_counted() -> void:
 	assert_eq(stats["dropped_invalid"], 1)
 	assert_eq(stats["dropped_corrupt"], 1)
 	assert_eq(reliable.get_status(), ReliablePacketPeer.STATUS_CONNECTING, "garbage does not count as the peer")
+
+
+# --- Protocol v2: the four ways v1 broke its promise (issue 13), each seen to fail on v1 first.
+
+# Two reliable peers straight over a LocalPacketPeer pair, on manual clocks: {"a", "b", "ends", "all"}.
+func _direct_setup(seed_a: int = 1, seed_b: int = 2) -> Dictionary:
+	var ends := LocalPacketPeer.create_pair(8192)
+	var a := ReliablePacketPeer.new()
+	var b := ReliablePacketPeer.new()
+	for peer in [a, b]:
+		peer.use_manual_clock = true
+	if "seed" in a:
+		a.seed = seed_a
+		b.seed = seed_b
+	a.inner = ends[0]
+	b.inner = ends[1]
+	return {"a": a, "b": b, "ends": ends, "all": [a, b]}
+
+
+func test_a_slow_reader_loses_nothing_and_the_stream_resumes() -> void:
+	var setup := _direct_setup()
+	var a: ReliablePacketPeer = setup["a"]
+	var b: ReliablePacketPeer = setup["b"]
+	var chunk := PackedByteArray()
+	chunk.resize(16 * 1024)
+	var accepted := 0
+	var received := 0
+	for step in 3000:
+		while accepted < 600 and a.put_packet(chunk) == OK:
+			accepted += 1
+		_tick(setup["all"], 5)
+		# b is polled every step (advance polls) but read only after 2 s.
+		if step * 5 >= 2000:
+			while b.get_available_packet_count() > 0:
+				b.get_packet()
+				received += 1
+		if received == 600:
+			break
+	assert_eq(received, 600, "every accepted message arrived once the reader read")
+	assert_eq(a.get_stats()["messages_pending"], 0)
+	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_CONNECTED)
+
+
+func test_a_stale_datagram_of_an_earlier_connection_is_not_delivered() -> void:
+	var setup := _direct_setup()
+	var old_a: ReliablePacketPeer = setup["a"]
+	var old_b: ReliablePacketPeer = setup["b"]
+	old_a.put_var("first")
+	for step in 20:
+		_tick(setup["all"], 5)
+	assert_eq(old_b.get_var(), "first", "the old connection worked")
+	# The old sender's next DATA waits in the transport; nobody on the old receiving side reads it.
+	old_a.put_var("old")
+	old_a.advance(5)
+	# New peers on the same transport.
+	var a := ReliablePacketPeer.new()
+	var b := ReliablePacketPeer.new()
+	for peer in [a, b]:
+		peer.use_manual_clock = true
+	if "seed" in a:
+		a.seed = 3
+		b.seed = 4
+	a.inner = setup["ends"][0]
+	b.inner = setup["ends"][1]
+	a.put_var("new")
+	var got := []
+	for step in 100:
+		_tick([a, b], 5)
+		while b.get_available_packet_count() > 0:
+			got.append(b.get_var())
+	assert_eq(got, ["new"], "only the new connection's message")
+
+
+func _crc32(bytes: PackedByteArray) -> int:
+	var crc := 0xFFFFFFFF
+	for byte in bytes:
+		crc ^= byte
+		for k in 8:
+			crc = (crc >> 1) ^ (0xEDB88320 if crc & 1 else 0)
+	return crc ^ 0xFFFFFFFF
+
+
+func test_a_forged_ack_is_dropped_and_acknowledges_nothing() -> void:
+	var ends := LocalPacketPeer.create_pair(8192)
+	var a := ReliablePacketPeer.new()
+	a.use_manual_clock = true
+	a.inner = ends[0]
+	# The test plays the other side by hand: it reads what a sends and answers with a forgery.
+	for i in 10:
+		a.put_packet(PackedByteArray([i]))
+	a.advance(1)
+	var first_seq := -1
+	while ends[1].get_available_packet_count() > 0:
+		var d: PackedByteArray = ends[1].get_packet()
+		if d[3] == 1 and first_seq < 0:  # DATA (protocol 1: the sequence number is at 32)
+			first_seq = d.decode_u32(32)
+	var before: Dictionary = a.get_stats()
+	var forged := PackedByteArray()
+	forged.resize(32)
+	forged.encode_u8(0, 0x50)
+	forged.encode_u8(1, 0x4B)
+	forged.encode_u8(2, 1)
+	forged.encode_u8(3, 2)  # ACK
+	var base := maxi(first_seq, 0)
+	forged.encode_u32(8, (base + (1 << 31) - 1) & 0xFFFFFFFF)
+	forged.encode_u32(12, (base + 0xFFFFFFFF - 4) & 0xFFFFFFFF)
+	forged.encode_u32(24, (base + 5) & 0xFFFFFFFF)
+	forged.encode_u32(4, _crc32(forged))
+	ends[1].put_packet(forged)
+	a.poll()
+	var after: Dictionary = a.get_stats()
+	assert_eq(after["dropped_invalid"], before["dropped_invalid"] + 1, "the forgery was dropped")
+	assert_eq(after["messages_pending"], 10, "nothing was marked delivered")
+
+
+func test_setting_inner_with_messages_pending_closes_properly_and_says_what_was_discarded() -> void:
+	var setup := _direct_setup()
+	var a: ReliablePacketPeer = setup["a"]
+	var b: ReliablePacketPeer = setup["b"]
+	a.put_var("hello")
+	for step in 20:
+		_tick(setup["all"], 5)
+	assert_eq(b.get_var(), "hello")
+	var cut := LinkConditioner.new()
+	cut.use_manual_clock = true
+	cut.inner = setup["ends"][0]
+	cut.link_up = false
+	a.inner = cut
+	_tick(setup["all"], 5)
+	for i in 5:
+		a.put_var(i)
+	_tick(setup["all"], 5)
+	# Restarting over the working transport while five messages were never acknowledged.
+	a.inner = setup["ends"][0]
+	assert_error_logged("5 messages")
+	assert_eq(a.get_stats().get("messages_discarded", -1), 5)
+	for step in 40:
+		_tick(setup["all"], 5)
+	assert_ne(b.get_status(), ReliablePacketPeer.STATUS_CONNECTED, "the other side was told")
