@@ -11,7 +11,7 @@ Runs each fuzz target in fuzz/fuzz_targets for SECONDS (default 60), starting fr
 corpus in fuzz/corpus/TARGET. New interesting inputs go to fuzz/corpus-new/TARGET (git-ignored); to keep
 them, merge and minimise: `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz cmin TARGET corpus/TARGET corpus-new/TARGET`.
 Targets: datagram_decode (decoder + reassembly), connection_pair (two connections, the fuzzer as the
-network), link_model (settings and traffic), multiplayer_network (peers, targets, modes, links, disconnects). Installs cargo-fuzz if it is missing. libFuzzer needs Rust's
+network and the reader), sender_acks (forged acknowledgements against the sending half), link_model (settings and traffic), multiplayer_network (peers, targets, modes, links, disconnects). Installs cargo-fuzz if it is missing. libFuzzer needs Rust's
 unstable -Z flags: on the stable toolchain this sets RUSTC_BOOTSTRAP=1 for the fuzz build only.
 Prints "fuzz: N passed, N failed".
 USAGE
@@ -35,7 +35,7 @@ export RUSTC_BOOTSTRAP=1
 
 passed=0
 failed=0
-for target in datagram_decode connection_pair link_model multiplayer_network; do
+for target in datagram_decode connection_pair sender_acks link_model multiplayer_network; do
   mkdir -p "corpus/$target" "corpus-new/$target"
   echo "== fuzzing $target for $seconds s"
   if cargo fuzz run "$target" "corpus-new/$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \

@@ -1,31 +1,40 @@
-//! Two whole connections, with the fuzzer as the network between them: each input byte is an action (deliver,
-//! drop, duplicate, reorder, corrupt a datagram in flight; let time pass; send a message; close). Invariant: the
-//! receiver gets exactly a prefix of the messages sent, in order, byte-identical; nothing panics. (Forged
-//! datagrams with valid checksums are the decoder target's business: a checksum is not authentication.)
+//! Two whole connections, with the fuzzer as the network between them and as the reader: each input byte is an
+//! action (deliver, drop, duplicate, reorder, corrupt a datagram in flight; let time pass; send a message; let
+//! the receiver read or not; close). Invariants, checked after every action:
+//! - the receiver gets exactly a prefix of the messages sent, in order, byte-identical; nothing panics;
+//! - nothing is marked delivered that the receiver did not store: the messages the sender counts as
+//!   acknowledged never outnumber those the receiver has completed (read or waiting to be read);
+//! and at the end, liveness: once the network is clean and the reader drains, every accepted message arrives
+//! (unless a side closed or failed, which it then says). (Forged datagrams with valid checksums are the
+//! `sender_acks` and `datagram_decode` targets' business: a checksum is not authentication.)
 
 #![no_main]
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use peerkit_core::reliable::{Connection, ReliableConfig};
+use peerkit_core::reliable::{Connection, ReliableConfig, Status};
 
 fuzz_target!(|data: &[u8]| {
     let config = ReliableConfig {
         mtu: 96,
         max_message_size: 2048,
+        // A small receive window, so a reader that stops reading soon holds the sender back.
+        receive_buffer_bytes: 4096,
         timeout_us: 5_000_000,
         ..ReliableConfig::default()
     };
-    let mut a = Connection::new(config.clone(), 0);
-    let mut b = Connection::new(config, 0);
+    let mut a = Connection::new(config.clone(), 0, 1);
+    let mut b = Connection::new(config, 0, 2);
     let mut in_flight: Vec<Vec<u8>> = Vec::new();
     let mut sent: Vec<Bytes> = Vec::new();
     let mut received = 0usize;
+    let mut reading = true;
     let mut now = 0u64;
     let mut buf = Vec::new();
+    let mut closed = false;
     for (i, &action) in data.iter().enumerate() {
         let arg = data.get(i + 1).copied().unwrap_or(0) as usize;
-        match action % 8 {
+        match action % 9 {
             0 => {
                 let size = arg * 9;
                 let message: Bytes = (0..size).map(|j| (j + sent.len()) as u8).collect();
@@ -53,23 +62,81 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             6 => now += (arg as u64 + 1) * 1000,
-            7 if arg == 255 => a.close(),
+            7 => reading = arg % 2 == 0,
+            8 if arg == 255 => {
+                a.close(now);
+                closed = true;
+            }
             _ => {}
         }
-        a.handle_timeout(now);
-        while a.poll_transmit(now, &mut buf) {
-            if in_flight.len() < 512 {
-                in_flight.push(buf.clone());
-            }
+        let mut out = Vec::new();
+        exchange(&mut a, &mut b, now, &mut buf, &mut out);
+        in_flight.extend(out.into_iter().take(512usize.saturating_sub(in_flight.len())));
+        if reading {
+            drain(&mut b, &sent, &mut received);
         }
-        b.handle_timeout(now);
-        while b.poll_transmit(now, &mut buf) {
-            a.handle_datagram(now, &buf);
+        check_acknowledged(&a, &b, received);
+    }
+    // Liveness: a clean network and a reader that drains.
+    let open = |c: &Connection| matches!(c.status(), Status::Connecting | Status::Connected);
+    if closed || !open(&a) || !open(&b) {
+        return;
+    }
+    for d in in_flight.drain(..) {
+        b.handle_datagram(now, &d);
+    }
+    for _ in 0..20_000 {
+        now += 1000;
+        let mut out = Vec::new();
+        exchange(&mut a, &mut b, now, &mut buf, &mut out);
+        for d in out {
+            b.handle_datagram(now, &d);
         }
-        while let Some(message) = b.recv() {
-            assert!(received < sent.len(), "more messages arrived than were sent");
-            assert_eq!(message, sent[received], "message {received} differs or is out of order");
-            received += 1;
+        drain(&mut b, &sent, &mut received);
+        check_acknowledged(&a, &b, received);
+        if received == sent.len() {
+            break;
         }
     }
+    assert_eq!(
+        received,
+        sent.len(),
+        "on a clean network with a draining reader every accepted message arrives (a {:?} {:?}, b {:?} {:?})",
+        a.status(),
+        a.error(),
+        b.status(),
+        b.error()
+    );
 });
+
+/// Runs both sides' timers and transmissions: a's datagrams go into `to_b` (the network decides their fate),
+/// b's straight back to a.
+fn exchange(a: &mut Connection, b: &mut Connection, now: u64, buf: &mut Vec<u8>, to_b: &mut Vec<Vec<u8>>) {
+    a.handle_timeout(now);
+    while a.poll_transmit(now, buf) {
+        to_b.push(buf.clone());
+    }
+    b.handle_timeout(now);
+    while b.poll_transmit(now, buf) {
+        a.handle_datagram(now, buf);
+    }
+}
+
+fn drain(b: &mut Connection, sent: &[Bytes], received: &mut usize) {
+    while let Some(message) = b.recv() {
+        assert!(*received < sent.len(), "more messages arrived than were sent");
+        assert_eq!(message, sent[*received], "message {received} differs or is out of order");
+        *received += 1;
+    }
+}
+
+/// The sender counts as acknowledged only messages the receiver has completed.
+fn check_acknowledged(a: &Connection, b: &Connection, received: usize) {
+    let s = a.stats();
+    let acknowledged = s.messages_sent - s.messages_pending - s.messages_discarded;
+    let completed = (received + b.ready_count()) as u64;
+    assert!(
+        acknowledged <= completed,
+        "the sender counts {acknowledged} messages acknowledged, the receiver completed {completed}"
+    );
+}

@@ -67,7 +67,7 @@ func _run() -> void:
 			received += 1
 			bytes += got.size()
 		for peer in peers:
-			if peer.get_status() == ReliablePacketPeer.STATUS_FAILED:
+			if peer.get_status() == ReliablePacketPeer.STATUS_ERROR:
 				problems.append("connection failed: " + peer.get_error_message())
 		if Time.get_ticks_msec() >= next_report:
 			var elapsed := (Time.get_ticks_msec() - started) / 1000.0

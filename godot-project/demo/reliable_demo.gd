@@ -109,7 +109,7 @@ func _run() -> void:
 				in_order = false
 			latencies.append((Time.get_ticks_usec() - message["t"]) / 1000.0)
 			received += 1
-		if client.get_status() == ReliablePacketPeer.STATUS_FAILED:
+		if client.get_status() == ReliablePacketPeer.STATUS_ERROR:
 			print("\nconnection failed: %s" % client.get_error_message())
 			break
 		if Time.get_ticks_msec() - last_progress >= 250:

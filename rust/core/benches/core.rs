@@ -109,8 +109,8 @@ fn main() {
         let message = Bytes::from(vec![3u8; size]);
         let count = if size == 1024 { 100_000 } else { 2_000 } / scale;
         let ns = median_ns_per_op(count, |n| {
-            let mut x = Connection::new(ReliableConfig::default(), 0);
-            let mut y = Connection::new(ReliableConfig::default(), 0);
+            let mut x = Connection::new(ReliableConfig::default(), 0, 1);
+            let mut y = Connection::new(ReliableConfig::default(), 0, 2);
             let mut buf = Vec::with_capacity(1500);
             let (mut sent, mut received, mut now) = (0, 0, 0);
             while received < n {
@@ -158,8 +158,8 @@ fn main() {
             ..ReliableConfig::default()
         };
         let (mut x, mut y) = (
-            Connection::new(config.clone(), 0),
-            Connection::new(config, 0),
+            Connection::new(config.clone(), 0, 1),
+            Connection::new(config, 0, 2),
         );
         let (mut x_to_y, mut y_to_x): (LinkModel, LinkModel) =
             (LinkModel::new(link.clone(), 1), LinkModel::new(link, 2));

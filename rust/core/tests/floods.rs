@@ -71,7 +71,7 @@ fn a_connection_with_a_cut_link_refuses_a_million_messages_then_fails() {
         timeout_us: 1_000_000,
         ..ReliableConfig::default()
     };
-    let mut conn = Connection::new(config, 0);
+    let mut conn = Connection::new(config, 0, 1);
     let message = Bytes::from(vec![3u8; 1000]);
     let mut buf = Vec::new();
     let mut accepted = 0u64;
@@ -98,5 +98,118 @@ fn a_connection_with_a_cut_link_refuses_a_million_messages_then_fails() {
     assert!(busy > 0);
     conn.handle_timeout(1_000_000);
     assert_eq!(conn.status(), Status::Failed);
-    assert_eq!(conn.error(), Some(&ReliableError::TimedOut { ms: 1000 }));
+    assert_eq!(
+        conn.error(),
+        Some(&ReliableError::HandshakeTimedOut {
+            ms: 1000,
+            foreign: 0
+        })
+    );
+    assert_eq!(
+        conn.stats().messages_discarded,
+        1048,
+        "what was accepted is counted as discarded"
+    );
+}
+
+/// A hostile peer that knows the connection's ids floods it with checksum-valid DATA datagrams that look
+/// in-window (random sequence numbers ahead of the next expected, random flags, lengths and payloads): the
+/// receiving side's memory stays within its stated worst case the whole time, and it never panics. Data beyond
+/// the credit fails the connection (a protocol violation); the flood then starts over on a fresh connection.
+#[test]
+fn hostile_in_window_datagrams_stay_within_the_stated_memory_bound() {
+    use peerkit_core::reliable::packet::{self, Kind};
+    use peerkit_core::reliable::recv::Receiver;
+    use peerkit_core::rng::Rng;
+
+    let config = ReliableConfig::default();
+    let bound = Receiver::worst_case_memory(
+        Receiver::window_for(config.receive_buffer_bytes, config.max_message_size),
+        config.max_window,
+        config.max_message_size,
+    );
+    let mut rng = Rng::new(99);
+    let mut peak = 0usize;
+    let mut violations = 0;
+    let mut sent = 0u64;
+    let mut round = 0u64;
+    while sent < 300_000 {
+        round += 1;
+        // A fresh, connected pair; its first DATA datagram is the template for the forgeries.
+        let mut a = Connection::new(config.clone(), 0, round * 2);
+        let mut b = Connection::new(config.clone(), 0, round * 2 + 1);
+        a.send(Bytes::from_static(b"template")).unwrap();
+        let mut buf = Vec::new();
+        let mut template = None;
+        for now in 0..1000 {
+            while a.poll_transmit(now, &mut buf) {
+                if buf[3] == Kind::Data as u8 {
+                    template = Some(buf.clone());
+                }
+                b.handle_datagram(now, &buf);
+            }
+            while b.poll_transmit(now, &mut buf) {
+                a.handle_datagram(now, &buf);
+            }
+            if template.is_some() {
+                break;
+            }
+        }
+        let template = template.expect("a DATA datagram");
+        let at = packet::CONTROL_LEN;
+        // First the forgeries continue the stream in order (whole messages the reader never takes) until they
+        // hold most of the window, then they land at random places ahead of it, with random flags and lengths.
+        let mut cursor =
+            u32::from_le_bytes(template[at..at + 4].try_into().unwrap()).wrapping_add(1);
+        while b.status() == Status::Connected && sent < 300_000 {
+            let mut d = template[..at].to_vec();
+            let in_order = b.receive_memory_bytes() < 4_000_000;
+            let ahead = if in_order {
+                0
+            } else {
+                1 + rng.below(config.max_window as u64 + 8) as u32
+            };
+            d.extend_from_slice(&cursor.wrapping_add(ahead).to_le_bytes());
+            if in_order {
+                cursor = cursor.wrapping_add(1);
+            }
+            let first = in_order || rng.chance(0.3);
+            d.push(u8::from(first));
+            let payload = match rng.below(3) {
+                0 => 0,
+                1 => rng.below(64) as usize,
+                _ => config.mtu - packet::MAX_OVERHEAD,
+            };
+            if first {
+                let len = if in_order || rng.chance(0.5) {
+                    payload as u32
+                } else {
+                    rng.below(config.max_message_size as u64 + 1) as u32
+                };
+                d.extend_from_slice(&len.max(payload as u32).to_le_bytes());
+            }
+            d.extend((0..payload).map(|_| rng.next_u64() as u8));
+            packet::seal(&mut d);
+            b.handle_datagram(1000, &d);
+            sent += 1;
+            peak = peak.max(b.receive_memory_bytes());
+            assert!(
+                b.receive_memory_bytes() <= bound,
+                "{} bytes held, above the stated bound of {bound}",
+                b.receive_memory_bytes()
+            );
+        }
+        if b.status() == Status::Failed {
+            violations += 1;
+        }
+    }
+    assert!(
+        peak > bound / 3,
+        "the flood came near the bound ({peak} of {bound} bytes), so the bound was tested"
+    );
+    assert!(
+        violations > 0,
+        "data beyond the credit failed the connection"
+    );
+    println!("peak {peak} of {bound} bytes; {violations} connections failed by the flood");
 }

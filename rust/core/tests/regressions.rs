@@ -6,7 +6,7 @@ mod common;
 use bytes::Bytes;
 use common::Pair;
 use peerkit_core::link::LinkConfig;
-use peerkit_core::reliable::packet::{self, Acks, Kind};
+use peerkit_core::reliable::packet::{self, Acks, Ids, Kind};
 use peerkit_core::reliable::seq::Seq;
 use peerkit_core::reliable::{Connection, ReliableConfig, Status};
 
@@ -17,7 +17,7 @@ fn link(latency_ms: f64) -> LinkConfig {
     }
 }
 
-/// 1. A reader that stops reading for a while must not lose the stream: when it reads again, everything
+/// Case 1: a reader that stops reading for a while must not lose the stream: when it reads again, everything
 /// arrives, and while it did not, the sender was held back rather than told its data had arrived.
 #[test]
 fn a_slow_reader_stalls_nothing_and_loses_nothing() {
@@ -25,7 +25,9 @@ fn a_slow_reader_stalls_nothing_and_loses_nothing() {
     let message = Bytes::from(vec![7u8; 16 * 1024]);
     let mut accepted = 0;
     let mut received = 0;
+    let mut blocked_seen = false;
     while pair.now < 60_000_000 && received < 600 {
+        blocked_seen |= pair.a.stats().flow_blocked;
         while accepted < 600 && pair.a.send(message.clone()).is_ok() {
             accepted += 1;
         }
@@ -38,8 +40,21 @@ fn a_slow_reader_stalls_nothing_and_loses_nothing() {
         }
     }
     assert_eq!(received, 600, "every accepted message arrived");
+    let done = pair.now;
+    while pair.a.stats().messages_pending > 0 && pair.now < done + 1_000_000 {
+        pair.step();
+    }
     assert_eq!(pair.a.status(), Status::Connected);
     assert_eq!(pair.a.stats().messages_pending, 0);
+    assert!(blocked_seen, "the reader's window held the sender back");
+    assert_eq!(
+        (
+            pair.a.stats().retransmissions,
+            pair.b.stats().dropped_no_room
+        ),
+        (0, 0),
+        "nothing was dropped and sent again: flow control, not loss"
+    );
     assert!(
         pair.now < 10_000_000,
         "the stream resumed at once when the reader read: done at {:.1} s",
@@ -47,13 +62,13 @@ fn a_slow_reader_stalls_nothing_and_loses_nothing() {
     );
 }
 
-/// 2. A datagram of an earlier connection over the same transport, arriving late, is not part of the new one.
+/// Case 2: a datagram of an earlier connection over the same transport, arriving late, is not part of the new one.
 #[test]
 fn a_stale_datagram_is_not_delivered_in_a_new_connection() {
     let config = ReliableConfig::default();
     // The old connection sends a message whose datagram is held up in the network.
-    let mut old = Connection::new(config.clone(), 0);
-    let mut old_peer = Connection::new(config.clone(), 0);
+    let mut old = Connection::new(config.clone(), 0, 100);
+    let mut old_peer = Connection::new(config.clone(), 0, 101);
     let mut buf = Vec::new();
     let mut stale = Vec::new();
     old.send(Bytes::from_static(b"old message")).unwrap();
@@ -90,9 +105,13 @@ fn a_stale_datagram_is_not_delivered_in_a_new_connection() {
         }
     }
     assert_eq!(got, vec![Bytes::from_static(b"new message")]);
+    assert!(
+        pair.b.stats().dropped_other_connection >= 1,
+        "counted as another connection's"
+    );
 }
 
-/// 3. One checksum-valid ACK, whatever its numbers, costs work bounded by what is in flight and acknowledges
+/// Case 3: one checksum-valid ACK, whatever its numbers, costs work bounded by what is in flight and acknowledges
 /// nothing that was never sent.
 #[test]
 fn a_forged_ack_is_dropped_without_walking_the_sequence_space() {
@@ -111,16 +130,23 @@ fn a_forged_ack_is_dropped_without_walking_the_sequence_space() {
     assert_eq!(sent.len(), 10, "ten datagrams in flight");
     let before = pair.a.stats();
     // The datagrams just sent are numbered from `first`; the forgery claims 2^31 - 1 of them arrived.
-    let first = Seq(u32::from_le_bytes(sent[0][32..36].try_into().unwrap()));
+    let at = packet::CONTROL_LEN;
+    let first = Seq(u32::from_le_bytes(sent[0][at..at + 4].try_into().unwrap()));
     let forged = Acks {
         next: first.plus((1 << 31) - 1),
         largest: first.plus(u32::MAX - 4),
         bits: 0,
         recent: first.plus(5),
         delay_us: 0,
+        credit: 0,
     };
+    let ids = Ids {
+        dst: pair.a.local_id(),
+        src: pair.b.local_id(),
+    };
+    let work_before = pair.a.ack_work();
     let mut datagram = Vec::new();
-    packet::encode_control(&mut datagram, Kind::Ack, forged);
+    packet::encode_control(&mut datagram, Kind::Ack, ids, forged);
     pair.a.handle_datagram(now, &datagram);
     let after = pair.a.stats();
     assert_eq!(
@@ -132,15 +158,29 @@ fn a_forged_ack_is_dropped_without_walking_the_sequence_space() {
         after.messages_pending, 10,
         "nothing marked delivered by the forgery"
     );
+    assert!(
+        pair.a.ack_work() - work_before <= 10 + 66,
+        "work bounded by what is in flight: {}",
+        pair.a.ack_work() - work_before
+    );
+    // The real acknowledgements still work.
+    for d in sent {
+        pair.b.handle_datagram(now, &d);
+    }
+    while pair.a.stats().messages_pending > 0 {
+        pair.step();
+    }
 }
 
-/// 4. Closing with messages pending tells the other side even when the first CLOSE datagrams are lost.
+/// Case 4: closing with messages pending tells the other side even when the first CLOSE datagrams are lost.
 #[test]
 fn close_reaches_the_peer_even_when_the_first_close_datagrams_are_lost() {
     let mut pair = Pair::new(ReliableConfig::default(), link(10.0), 4);
     pair.a.send(Bytes::from_static(b"hello")).unwrap();
-    while pair.b.recv().is_none() {
+    let mut heard = false;
+    while !heard || pair.a.stats().messages_pending > 0 {
         pair.step();
+        heard |= pair.b.recv().is_some();
     }
     pair.a
         .send(Bytes::from_static(b"never acknowledged"))
@@ -149,7 +189,8 @@ fn close_reaches_the_peer_even_when_the_first_close_datagrams_are_lost() {
         link_up: false,
         ..LinkConfig::default()
     });
-    pair.a.close();
+    assert_eq!(pair.a.close(pair.now), 1, "one message discarded");
+    assert_eq!(pair.a.stats().messages_discarded, 1);
     let cut_until = pair.now + 100_000;
     while pair.now < cut_until {
         pair.step();

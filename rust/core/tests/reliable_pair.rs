@@ -5,7 +5,7 @@ mod common;
 use bytes::Bytes;
 use common::{message, Pair};
 use peerkit_core::link::{JitterDistribution, LinkConfig};
-use peerkit_core::reliable::{Connection, ReliableConfig, ReliableError, Status};
+use peerkit_core::reliable::{packet, Connection, ReliableConfig, ReliableError, Status};
 use peerkit_core::rng::Rng;
 use proptest::prelude::*;
 
@@ -127,7 +127,7 @@ fn ten_thousand_messages_at_thirty_percent_loss() {
 #[test]
 fn sequence_numbers_wrap_around_mid_stream() {
     let config = ReliableConfig {
-        first_seq: u32::MAX - 500,
+        first_seq: Some(u32::MAX - 500),
         ..ReliableConfig::default()
     };
     let mut pair = Pair::new(config, hostile(0.1), 5);
@@ -207,7 +207,7 @@ fn close_reaches_the_peer_and_keeps_received_messages() {
             break;
         }
     }
-    pair.a.close();
+    pair.a.close(pair.now);
     for _ in 0..100 {
         pair.step();
     }
@@ -217,35 +217,81 @@ fn close_reaches_the_peer_and_keeps_received_messages() {
     assert_eq!(pair.b.recv().as_deref(), Some(&b"last words"[..]));
 }
 
+/// A well-formed datagram of another version, re-sealed so its checksum is valid.
+fn other_version(datagram: &[u8], version: u8) -> Vec<u8> {
+    let mut bad = datagram.to_vec();
+    bad[2] = version;
+    packet::seal(&mut bad);
+    bad
+}
+
 #[test]
-fn another_protocol_version_fails_the_connection_with_a_clear_error() {
-    let mut conn = Connection::new(ReliableConfig::default(), 0);
+fn another_protocol_version_fails_the_handshake_with_a_clear_error() {
+    let mut conn = Connection::new(ReliableConfig::default(), 0, 1);
+    let mut other = Connection::new(ReliableConfig::default(), 0, 2);
     let mut buf = Vec::new();
-    let mut other = Connection::new(ReliableConfig::default(), 0);
-    assert!(
-        other.poll_transmit(2_000_000, &mut buf),
-        "a keepalive is due"
-    );
-    buf[2] = 9; // version
-                // Re-seal so the checksum is valid: this is a well-formed datagram of another version.
-    let crc = {
-        let mut h = crc32fast::Hasher::new();
-        h.update(&buf[..4]);
-        h.update(&[0; 4]);
-        h.update(&buf[8..]);
-        h.finalize()
-    };
-    buf[4..8].copy_from_slice(&crc.to_le_bytes());
-    conn.handle_datagram(1, &buf);
+    assert!(other.poll_transmit(0, &mut buf), "a HELLO is due");
+    conn.handle_datagram(1, &other_version(&buf, 9));
     assert_eq!(conn.status(), Status::Failed);
     assert_eq!(
         conn.error(),
-        Some(&ReliableError::VersionMismatch { theirs: 9, ours: 1 })
+        Some(&ReliableError::VersionMismatch { theirs: 9, ours: 2 })
     );
     assert_eq!(
         conn.error().unwrap().to_string(),
-        "the peer speaks protocol version 9; this peer speaks version 1"
+        "the peer speaks protocol version 9; this peer speaks version 2"
     );
+}
+
+#[test]
+fn a_stray_datagram_of_another_version_cannot_fail_a_live_connection() {
+    let mut pair = Pair::new(ReliableConfig::default(), LinkConfig::default(), 12);
+    while pair.b.status() != Status::Connected {
+        pair.step();
+    }
+    let mut buf = Vec::new();
+    pair.a.send(Bytes::from_static(b"x")).unwrap();
+    assert!(pair.a.poll_transmit(pair.now, &mut buf));
+    pair.b.handle_datagram(pair.now, &other_version(&buf, 1));
+    assert_eq!(pair.b.status(), Status::Connected);
+    assert_eq!(pair.b.stats().dropped_other_version, 1);
+}
+
+#[test]
+fn different_max_message_sizes_fail_at_connect_time_naming_both() {
+    let mut pair = Pair::new(ReliableConfig::default(), LinkConfig::default(), 13);
+    pair.b.set_max_message_size(65_536);
+    for _ in 0..100 {
+        pair.step();
+    }
+    for side in [&pair.a, &pair.b] {
+        assert_eq!(side.status(), Status::Failed);
+    }
+    assert_eq!(
+        pair.a.error().unwrap().to_string(),
+        "the peer's max_message_size is 65536 and this peer's is 1048576; set the same max_message_size on both sides"
+    );
+}
+
+#[test]
+fn different_mtus_are_negotiated_down_to_the_smaller() {
+    let mut pair = Pair::new(ReliableConfig::default(), LinkConfig::default(), 14);
+    pair.b.set_mtu(500);
+    pair.a.send(Bytes::from(vec![1u8; 5000])).unwrap();
+    pair.b.send(Bytes::from(vec![2u8; 5000])).unwrap();
+    let (mut at_a, mut at_b) = (None, None);
+    for _ in 0..1000 {
+        pair.step();
+        at_a = at_a.or(pair.a.recv());
+        at_b = at_b.or(pair.b.recv());
+    }
+    assert_eq!(at_b.map(|m| m.len()), Some(5000));
+    assert_eq!(at_a.map(|m| m.len()), Some(5000));
+    assert_eq!((pair.a.send_mtu(), pair.b.send_mtu()), (500, 500));
+    for link in [&pair.a_to_b, &pair.b_to_a] {
+        let stats = link.stats();
+        assert!(stats.bytes_in <= stats.packets_in * 500, "{stats:?}");
+    }
 }
 
 #[test]
@@ -255,7 +301,7 @@ fn a_full_send_buffer_refuses_whole_messages() {
         send_buffer_bytes: 3000,
         ..ReliableConfig::default()
     };
-    let mut conn = Connection::new(config, 0);
+    let mut conn = Connection::new(config, 0, 1);
     for _ in 0..3 {
         conn.send(Bytes::from(vec![0; 1000])).unwrap();
     }
@@ -312,21 +358,44 @@ fn random_loss_does_not_throttle_the_sender() {
     );
 }
 
-/// Random garbage and forged datagrams: never a panic, never a delivered message.
+/// Random datagrams, re-sealed so most pass the checksum and reach the parser, addressed to random connections
+/// or to no connection: never a panic, never a delivered message, and the live connection carries on.
 #[test]
 fn garbage_never_panics_nor_delivers() {
-    let mut conn = Connection::new(ReliableConfig::default(), 0);
+    let mut pair = Pair::new(ReliableConfig::default(), LinkConfig::default(), 10);
+    while pair.b.status() != Status::Connected {
+        pair.step();
+    }
     let mut rng = Rng::new(10);
     for i in 0..200_000u64 {
-        let len = rng.below(80) as usize;
+        // Three in four are well-formed in length for a random kind (0 and 7 are unknown kinds).
+        let kind = rng.below(8) as u8;
+        let len = match kind {
+            _ if i % 4 == 0 => rng.below(120) as usize,
+            5 => packet::HELLO_LEN,
+            6 => packet::HEADER_LEN,
+            1 => packet::MAX_OVERHEAD + rng.below(60) as usize,
+            _ => packet::CONTROL_LEN,
+        };
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
-        if len >= 2 && i % 2 == 0 {
-            bytes[..2].copy_from_slice(b"PK");
+        if len >= 16 && i % 4 != 0 {
+            bytes[..4].copy_from_slice(&[b'P', b'K', packet::VERSION, kind]);
+            packet::seal(&mut bytes);
         }
-        conn.handle_datagram(i, &bytes);
+        pair.b.handle_datagram(pair.now, &bytes);
     }
-    assert_eq!(conn.recv(), None);
-    assert!(conn.stats().dropped_corrupt + conn.stats().dropped_invalid > 0);
+    assert_eq!(pair.b.recv(), None);
+    let stats = pair.b.stats();
+    assert!(
+        stats.dropped_other_connection > 80_000 && stats.dropped_invalid > 10_000,
+        "the parser and the connection check were reached: {stats:?}"
+    );
+    assert_eq!(pair.b.status(), Status::Connected);
+    pair.a.send(Bytes::from_static(b"still here")).unwrap();
+    for _ in 0..100 {
+        pair.step();
+    }
+    assert_eq!(pair.b.recv().as_deref(), Some(&b"still here"[..]));
 }
 
 proptest! {

@@ -1,5 +1,8 @@
-//! The time source of peers that simulate or schedule: real monotonic time, or a manual clock for tests.
+//! The time source of peers that simulate or schedule: real monotonic time, or a manual clock for tests; and the
+//! seed of what must differ from run to run (connection ids), from the OS.
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::time::Instant;
 
 use peerkit_core::link::Micros;
@@ -61,4 +64,12 @@ impl Clock {
             Clock::Real { .. } => Err("the clock is real time; set use_manual_clock = true first"),
         }
     }
+}
+
+/// 64 random bits from the OS (through the standard library's randomly keyed hasher), for seeds that must differ
+/// between runs and processes: a ReliablePacketPeer's connection id under the real clock.
+pub(crate) fn os_seed() -> u64 {
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(Instant::now().elapsed().as_nanos());
+    hasher.finish()
 }

@@ -38,9 +38,12 @@ impl GodotErrorCode for ReliableError {
                 Error::ERR_INVALID_PARAMETER
             }
             ReliableError::Busy { .. } => Error::ERR_BUSY,
-            ReliableError::TimedOut { .. } => Error::ERR_TIMEOUT,
+            ReliableError::TimedOut { .. } | ReliableError::HandshakeTimedOut { .. } => {
+                Error::ERR_TIMEOUT
+            }
             ReliableError::NotOpen(_)
             | ReliableError::VersionMismatch { .. }
+            | ReliableError::SettingMismatch { .. }
             | ReliableError::PeerMessageTooLarge { .. }
             | ReliableError::ProtocolViolation(_)
             | ReliableError::PeerClosed

@@ -13,6 +13,7 @@ use super::reliable_packet_peer::ReliablePacketPeer;
 /// The peer a wrapper sends through. A LocalPacketPeer is called directly in Rust: no engine call, no
 /// PackedByteArray, and received packets are handed over without a copy. Any other peer goes through its
 /// PacketPeer methods.
+#[derive(Clone)]
 pub(crate) enum InnerPeer {
     /// peerkit's in-memory peer.
     Local(Gd<LocalPacketPeer>),
@@ -25,6 +26,18 @@ impl InnerPeer {
         match peer.try_cast::<LocalPacketPeer>() {
             Ok(local) => InnerPeer::Local(local),
             Err(other) => InnerPeer::Other(other),
+        }
+    }
+
+    /// Whether both are the same object.
+    pub(crate) fn is(&self, other: &InnerPeer) -> bool {
+        self.instance_id() == other.instance_id()
+    }
+
+    fn instance_id(&self) -> InstanceId {
+        match self {
+            InnerPeer::Local(local) => local.instance_id(),
+            InnerPeer::Other(other) => other.instance_id(),
         }
     }
 

@@ -1,16 +1,46 @@
-//! The connection: both halves, the timers, the status, and the datagrams that carry them.
+//! The connection: the handshake, both halves, the timers, the status, and the datagrams that carry them.
+
+use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::packet::{self, DecodeError, Kind};
+use super::packet::{self, Datagram, DecodeError, Hello, Ids, Kind};
 use super::recv::{Arrival, Receiver};
 use super::send::{RttEstimator, Sender};
 use super::seq::Seq;
-use super::{ReliableConfig, ReliableError, ReliableStats, Status};
+use super::{Event, ReliableConfig, ReliableError, ReliableStats, Status, MIN_MTU};
 use crate::link::Micros;
+use crate::rng::Rng;
 
-/// How many CLOSE datagrams `close` sends (they may be lost like any other).
-const CLOSE_REPEATS: u8 = 3;
+/// How many times `close` sends CLOSE, a retransmission timeout apart and doubling, before giving up on an
+/// answer.
+const CLOSE_ATTEMPTS: u32 = 8;
+
+/// The other side, as its HELLO described it.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    id: u32,
+    hello: Hello,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Sending HELLOs until the peer is known and has shown it knows this side's id.
+    Handshake,
+    /// Both sides know each other: data flows.
+    Established,
+    /// Closed by either side (CLOSE may still be repeated until answered).
+    Closed,
+    /// Failed; see `error`.
+    Failed,
+}
+
+/// A CLOSE being repeated until the peer answers.
+#[derive(Debug, Clone, Copy)]
+struct Closing {
+    due: Micros,
+    attempts: u32,
+}
 
 /// One end of a reliable, ordered message connection. See the module documentation for the order of calls.
 #[derive(Debug)]
@@ -18,11 +48,24 @@ pub struct Connection {
     config: ReliableConfig,
     sender: Sender,
     receiver: Receiver,
-    status: Status,
+    phase: Phase,
     error: Option<ReliableError>,
+    local_id: u32,
+    peer: Option<Peer>,
+    /// What this side's HELLOs announce; fixed once the first one is sent.
+    announced: Hello,
+    hellos_sent: u32,
+    hello_due: Micros,
+    closing: Option<Closing>,
+    close_ack_due: bool,
+    /// When to probe a receiver whose credit is used up, if this side is blocked by it.
+    probe_due: Option<Micros>,
+    /// Whether any datagram of this protocol version has been accepted from anyone (before that, a datagram of
+    /// another version means the other side speaks another version).
+    heard_peer: bool,
+    events: VecDeque<Event>,
     last_received: Micros,
     last_sent: Micros,
-    close_datagrams_left: u8,
     stats: ReliableStats,
     /// When `handle_timeout` last ran, and the smoothed gap between runs: how often this side is polled.
     last_poll: Option<Micros>,
@@ -30,24 +73,49 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection starting at time `now`. The idle timeout counts from `now`.
-    pub fn new(config: ReliableConfig, now: Micros) -> Self {
+    /// A connection starting at time `now`, drawing its connection id and initial sequence number from `seed`
+    /// (give each connection its own: from the OS normally, from a test's seed for determinism). The idle
+    /// timeout counts from `now`.
+    pub fn new(config: ReliableConfig, now: Micros, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let local_id = loop {
+            let id = rng.next_u64() as u32;
+            if id != 0 {
+                break id;
+            }
+        };
+        let initial_seq = Seq(config.first_seq.unwrap_or(rng.next_u64() as u32));
         let rtt = RttEstimator::new(config.initial_rto_us, config.min_rto_us, config.max_rto_us);
-        let first = Seq(config.first_seq);
+        let receiver = Receiver::new(
+            Seq(0),
+            config.max_window,
+            config.receive_buffer_bytes,
+            config.max_message_size,
+        );
+        let announced = Hello {
+            initial_seq,
+            mtu: config.mtu as u32,
+            max_message_size: config.max_message_size as u32,
+            receive_window: receiver.window_bytes().min(u32::MAX as u64) as u32,
+        };
         Self {
-            sender: Sender::new(first, config.mtu, config.max_window, rtt),
-            receiver: Receiver::new(
-                first,
-                config.max_window,
-                config.receive_buffer_bytes,
-                config.max_message_size,
-            ),
+            sender: Sender::new(initial_seq, config.mtu, config.max_window, rtt),
+            receiver,
             config,
-            status: Status::Connecting,
+            phase: Phase::Handshake,
             error: None,
+            local_id,
+            peer: None,
+            announced,
+            hellos_sent: 0,
+            hello_due: now,
+            closing: None,
+            close_ack_due: false,
+            probe_due: None,
+            heard_peer: false,
+            events: VecDeque::new(),
             last_received: now,
             last_sent: now,
-            close_datagrams_left: 0,
             stats: ReliableStats::default(),
             last_poll: None,
             poll_interval_us: 0,
@@ -59,16 +127,59 @@ impl Connection {
         &self.config
     }
 
-    /// Changes the datagram size for what is sent from now on.
-    pub fn set_mtu(&mut self, mtu: usize) {
-        self.config.mtu = mtu;
-        self.sender.set_mtu(mtu);
+    /// This side's connection id.
+    pub fn local_id(&self) -> u32 {
+        self.local_id
     }
 
-    /// Changes the largest message sent or accepted from now on.
-    pub fn set_max_message_size(&mut self, size: usize) {
+    /// Whether `datagram` claims to be addressed to this connection (its receiver id is this side's), without
+    /// checking anything else: for sorting datagrams between connections that share a transport.
+    pub fn is_addressed_to(&self, datagram: &[u8]) -> bool {
+        packet::addressed_to(datagram) == Some(self.local_id)
+    }
+
+    /// The peer's connection id, once its HELLO has arrived.
+    pub fn peer_id(&self) -> Option<u32> {
+        self.peer.map(|p| p.id)
+    }
+
+    /// The largest datagram this side sends now: its `mtu`, and once connected no more than the peer announced.
+    pub fn send_mtu(&self) -> usize {
+        match self.peer {
+            Some(peer) if self.phase != Phase::Handshake => {
+                self.config.mtu.min(peer.hello.mtu as usize)
+            }
+            _ => self.config.mtu,
+        }
+    }
+
+    /// Changes the datagram size. Before the handshake starts it is also what this side accepts; after, it
+    /// changes only what this side sends, never beyond what the peer announced.
+    pub fn set_mtu(&mut self, mtu: usize) {
+        self.config.mtu = mtu;
+        if self.hellos_sent == 0 {
+            self.announced.mtu = mtu as u32;
+        }
+        self.sender.set_mtu(self.send_mtu());
+    }
+
+    /// Changes the largest message sent or accepted. Returns false when the handshake has already announced
+    /// the old value: the change then applies to the next connection only.
+    pub fn set_max_message_size(&mut self, size: usize) -> bool {
         self.config.max_message_size = size;
-        self.receiver.set_max_message_size(size);
+        if self.hellos_sent > 0 {
+            return false;
+        }
+        self.receiver
+            .set_max_message_size(size, self.config.receive_buffer_bytes);
+        self.announced.max_message_size = size as u32;
+        self.announced.receive_window = self.receiver.window_bytes().min(u32::MAX as u64) as u32;
+        true
+    }
+
+    /// The largest message this connection sends or accepts: what it announced, or will announce.
+    pub fn max_message_size(&self) -> usize {
+        self.announced.max_message_size as usize
     }
 
     /// Changes the idle timeout.
@@ -78,7 +189,12 @@ impl Connection {
 
     /// Where the connection stands.
     pub fn status(&self) -> Status {
-        self.status
+        match self.phase {
+            Phase::Handshake => Status::Connecting,
+            Phase::Established => Status::Connected,
+            Phase::Closed => Status::Closed,
+            Phase::Failed => Status::Failed,
+        }
     }
 
     /// Why the connection failed or was closed by the peer.
@@ -86,13 +202,26 @@ impl Connection {
         self.error.as_ref()
     }
 
+    /// The next thing that happened to the connection (each happens once), oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether this closed connection still has datagrams to send (CLOSE not yet answered, or an answer owed):
+    /// keep polling it, over the same transport, until this is false.
+    pub fn is_draining(&self) -> bool {
+        self.phase == Phase::Closed && (self.closing.is_some() || self.close_ack_due)
+    }
+
     fn is_open(&self) -> bool {
-        matches!(self.status, Status::Connecting | Status::Connected)
+        matches!(self.phase, Phase::Handshake | Phase::Established)
     }
 
     fn fail(&mut self, error: ReliableError) {
         if self.is_open() {
-            self.status = Status::Failed;
+            self.stats.messages_discarded += self.sender.discard_all() as u64;
+            self.phase = Phase::Failed;
+            self.events.push_back(Event::Failed(error.clone()));
             self.error = Some(error);
         }
     }
@@ -105,26 +234,21 @@ impl Connection {
     /// Whether a message of `len` bytes would be accepted now (the checks `send` makes).
     pub fn check_send(&self, len: usize) -> Result<(), ReliableError> {
         if !self.is_open() {
-            return Err(ReliableError::NotOpen(self.status));
+            return Err(ReliableError::NotOpen(self.status()));
         }
-        if len > self.config.max_message_size {
-            return Err(ReliableError::MessageTooLarge {
-                size: len,
-                max: self.config.max_message_size,
-            });
+        let max = self.max_message_size();
+        if len > max {
+            return Err(ReliableError::MessageTooLarge { size: len, max });
         }
         let pending = self.sender.pending_bytes();
-        let limit = self
-            .config
-            .send_buffer_bytes
-            .max(self.config.max_message_size);
+        let limit = self.config.send_buffer_bytes.max(max);
         if pending > 0 && pending + len > limit {
             return Err(ReliableError::Busy { pending, limit });
         }
         Ok(())
     }
 
-    /// Queues a message, or refuses it whole.
+    /// Queues a message, or refuses it whole. Messages queued during the handshake are sent once it completes.
     pub fn send(&mut self, message: Bytes) -> Result<(), ReliableError> {
         self.check_send(message.len())?;
         self.sender.push(message);
@@ -144,7 +268,8 @@ impl Connection {
         self.receiver.ready_count()
     }
 
-    /// Takes in a datagram that arrived at `now`. Whatever its bytes, it never panics.
+    /// Takes in a datagram that arrived at `now`. Whatever its bytes, it never panics, and its cost is bounded by
+    /// the datagrams in flight. The checks are made in the order docs/PROTOCOL.md gives.
     pub fn handle_datagram(&mut self, now: Micros, datagram: &[u8]) {
         let decoded = match packet::decode(datagram) {
             Ok(d) => d,
@@ -154,10 +279,15 @@ impl Connection {
             }
             Err(DecodeError::Version(theirs)) => {
                 self.stats.dropped_invalid += 1;
-                self.fail(ReliableError::VersionMismatch {
-                    theirs,
-                    ours: packet::VERSION,
-                });
+                self.stats.dropped_other_version += 1;
+                // Before anyone of our version has answered, the other side speaks another version; after,
+                // it is a stray and changes nothing.
+                if self.phase == Phase::Handshake && !self.heard_peer {
+                    self.fail(ReliableError::VersionMismatch {
+                        theirs,
+                        ours: packet::VERSION,
+                    });
+                }
                 return;
             }
             Err(DecodeError::Foreign | DecodeError::Malformed) => {
@@ -165,23 +295,69 @@ impl Connection {
                 return;
             }
         };
-        if !self.is_open() {
-            return;
-        }
-        if self.sender.on_acks(now, decoded.acks).is_err() {
+        if datagram.len() > self.announced.mtu as usize {
             self.stats.dropped_invalid += 1;
             return;
         }
-        self.stats.datagrams_received += 1;
-        self.last_received = self.last_received.max(now);
-        if self.status == Status::Connecting {
-            self.status = Status::Connected;
+        if !self.is_ours(&decoded) {
+            self.stats.dropped_other_connection += 1;
+            return;
         }
-        match decoded.kind {
+        match self.phase {
+            Phase::Failed => {}
+            Phase::Closed => self.handle_after_close(decoded),
+            Phase::Handshake | Phase::Established => self.handle_open(now, decoded),
+        }
+    }
+
+    /// Whether a datagram belongs to this connection: addressed to this side's id (or a first HELLO, addressed
+    /// to nobody yet), and from the peer (or, while the handshake is unconfirmed, a HELLO from a new peer).
+    fn is_ours(&self, d: &Datagram) -> bool {
+        let first_hello = d.kind == Kind::Hello && d.ids.dst == 0;
+        if d.ids.dst != self.local_id && !first_hello {
+            return false;
+        }
+        match self.peer {
+            Some(peer) if peer.id == d.ids.src => true,
+            // Until the peer has shown it knows our id, a newer HELLO may replace a stale one.
+            _ => d.kind == Kind::Hello && self.phase == Phase::Handshake,
+        }
+    }
+
+    fn handle_after_close(&mut self, d: Datagram) {
+        match d.kind {
+            // The peer repeats its CLOSE until answered: answer every one.
+            Kind::Close => self.close_ack_due = true,
+            Kind::CloseAck => self.closing = None,
+            _ => {}
+        }
+    }
+
+    fn handle_open(&mut self, now: Micros, d: Datagram) {
+        if let Some(hello) = d.hello {
+            self.accepted(now);
+            self.on_hello(now, d.ids, hello);
+            return;
+        }
+        if self.phase == Phase::Handshake {
+            // From the known peer and addressed to us (checked by `is_ours`): it knows our id.
+            self.establish();
+            if !self.is_open() {
+                return;
+            }
+        }
+        if d.kind == Kind::CloseAck {
+            return;
+        }
+        let Some(acks) = d.acks else { return };
+        if self.sender.on_acks(now, acks).is_err() {
+            self.stats.dropped_invalid += 1;
+            return;
+        }
+        self.accepted(now);
+        match d.kind {
             Kind::Data => {
-                let Some(fragment) = decoded.fragment else {
-                    return;
-                };
+                let Some(fragment) = d.fragment else { return };
                 match self.receiver.receive(now, fragment) {
                     Ok(Arrival::New) => {}
                     Ok(Arrival::Duplicate) => self.stats.dropped_duplicate += 1,
@@ -189,12 +365,66 @@ impl Connection {
                     Err(e) => self.fail(e),
                 }
             }
+            Kind::Ping => self.receiver.request_ack(),
             Kind::Close => {
-                self.status = Status::Closed;
+                self.stats.messages_discarded += self.sender.discard_all() as u64;
+                self.phase = Phase::Closed;
                 self.error = Some(ReliableError::PeerClosed);
+                self.close_ack_due = true;
+                self.events.push_back(Event::Closed { by_peer: true });
             }
-            Kind::Ack | Kind::Ping => {}
+            Kind::Ack | Kind::Hello | Kind::CloseAck => {}
         }
+    }
+
+    fn accepted(&mut self, now: Micros) {
+        self.heard_peer = true;
+        self.stats.datagrams_received += 1;
+        self.last_received = self.last_received.max(now);
+    }
+
+    fn on_hello(&mut self, now: Micros, ids: Ids, hello: Hello) {
+        if self.phase == Phase::Established {
+            // The peer has not heard from us since our HELLO: answer, so it learns that we have its HELLO.
+            self.receiver.request_ack();
+            return;
+        }
+        if self.peer.is_none_or(|p| p.id != ids.src) {
+            self.peer = Some(Peer { id: ids.src, hello });
+            self.receiver.start_at(hello.initial_seq);
+        }
+        if ids.dst == self.local_id {
+            self.establish();
+        } else {
+            // The peer does not know our id yet: answer at once, addressed to it.
+            self.hello_due = now;
+        }
+    }
+
+    /// The peer is known and knows us: check what it announced, then let data flow.
+    fn establish(&mut self) {
+        let Some(peer) = self.peer else { return };
+        let theirs = peer.hello;
+        if theirs.max_message_size != self.announced.max_message_size {
+            self.fail(ReliableError::SettingMismatch {
+                name: "max_message_size",
+                ours: self.announced.max_message_size as u64,
+                theirs: theirs.max_message_size as u64,
+            });
+            return;
+        }
+        if (theirs.mtu as usize) < MIN_MTU {
+            self.fail(ReliableError::ProtocolViolation(
+                "the peer announced an mtu below 64 bytes",
+            ));
+            return;
+        }
+        self.phase = Phase::Established;
+        self.sender.set_mtu(self.send_mtu());
+        self.sender.grant_credit(theirs.receive_window as u64);
+        // Tell the peer at once that we have its HELLO, in case it is still waiting for that.
+        self.receiver.request_ack();
+        self.events.push_back(Event::Connected);
     }
 
     /// Applies the timers due at `now`: the idle timeout and retransmission timeouts. Call it every time the
@@ -214,42 +444,104 @@ impl Connection {
         }
         self.last_poll = Some(now);
         if now.saturating_sub(self.last_received) >= self.config.timeout_us {
-            self.fail(ReliableError::TimedOut {
-                ms: self.config.timeout_us / 1000,
+            let ms = self.config.timeout_us / 1000;
+            self.fail(if self.phase == Phase::Handshake {
+                ReliableError::HandshakeTimedOut {
+                    ms,
+                    foreign: self.stats.dropped_invalid,
+                }
+            } else {
+                ReliableError::TimedOut { ms }
             });
             return;
         }
         self.sender.on_timeout(now);
     }
 
-    /// When `handle_timeout` should next be called, if ever.
+    /// When `handle_timeout` or `poll_transmit` should next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Micros> {
-        if !self.is_open() {
-            return None;
+        if self.close_ack_due {
+            return Some(self.last_sent);
         }
-        let mut due = (self.last_received + self.config.timeout_us)
-            .min(self.last_sent + self.config.keepalive_us());
-        if let Some(rto) = self.sender.timeout_due() {
-            due = due.min(rto);
+        match self.phase {
+            Phase::Failed => None,
+            Phase::Closed => self.closing.map(|c| c.due),
+            Phase::Handshake => {
+                Some((self.last_received + self.config.timeout_us).min(self.hello_due))
+            }
+            Phase::Established => {
+                let mut due = (self.last_received + self.config.timeout_us)
+                    .min(self.last_sent + self.config.keepalive_us());
+                for timer in [self.sender.timeout_due(), self.probe_due]
+                    .into_iter()
+                    .flatten()
+                {
+                    due = due.min(timer);
+                }
+                Some(due)
+            }
         }
-        Some(due)
+    }
+
+    fn ids(&self) -> Ids {
+        Ids {
+            dst: self.peer.map_or(0, |p| p.id),
+            src: self.local_id,
+        }
     }
 
     /// Writes the next datagram to send into `buf` (replacing its contents) and returns true, or returns false
     /// when there is nothing to send now.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Micros, buf: &mut Vec<u8>) -> bool {
-        if self.close_datagrams_left > 0 {
-            self.close_datagrams_left -= 1;
-            packet::encode_control(buf, Kind::Close, self.receiver.acks(now));
+        let ids = self.ids();
+        if self.close_ack_due {
+            self.close_ack_due = false;
+            packet::encode_close_ack(buf, ids);
             return self.sent(now);
         }
-        if !self.is_open() {
+        match self.phase {
+            Phase::Failed => false,
+            Phase::Closed => self.transmit_close(now, ids, buf),
+            Phase::Handshake => {
+                if now < self.hello_due {
+                    return false;
+                }
+                packet::encode_hello(buf, ids, self.announced);
+                self.hellos_sent += 1;
+                // Repeated, a retransmission timeout apart and doubling, until the peer answers.
+                let backoff = 1u64 << self.hellos_sent.min(4);
+                self.hello_due = now + (self.config.initial_rto_us * backoff / 2);
+                self.sent(now)
+            }
+            Phase::Established => self.transmit_established(now, ids, buf),
+        }
+    }
+
+    fn transmit_close(&mut self, now: Micros, ids: Ids, buf: &mut Vec<u8>) -> bool {
+        let Some(closing) = self.closing.as_mut() else {
+            return false;
+        };
+        if now < closing.due {
             return false;
         }
+        if closing.attempts >= CLOSE_ATTEMPTS {
+            self.closing = None;
+            return false;
+        }
+        closing.attempts += 1;
+        let rto = self.sender.rtt().rto_us();
+        closing.due = now + rto.saturating_mul(1 << closing.attempts.min(5));
+        packet::encode_control(buf, Kind::Close, ids, self.receiver.acks(now));
+        self.sent(now)
+    }
+
+    fn transmit_established(&mut self, now: Micros, ids: Ids, buf: &mut Vec<u8>) -> bool {
         if let Some(out) = self.sender.next_fragment(now) {
+            self.probe_due = None;
             packet::encode_data(
                 buf,
+                ids,
                 self.receiver.acks(now),
                 out.seq,
                 out.message_len,
@@ -257,12 +549,26 @@ impl Connection {
             );
             return self.sent(now);
         }
-        if self.receiver.has_unreported() {
-            packet::encode_control(buf, Kind::Ack, self.receiver.acks(now));
+        if self.receiver.wants_ack() {
+            packet::encode_control(buf, Kind::Ack, ids, self.receiver.acks(now));
             return self.sent(now);
         }
+        // Blocked by the receiver's credit with nothing in flight to bring an acknowledgement: probe, once a
+        // retransmission timeout, so a lost credit update costs one timeout, not a keepalive interval.
+        if self.sender.is_flow_blocked() && self.sender.in_flight() == 0 {
+            let due = *self
+                .probe_due
+                .get_or_insert(now + self.sender.rtt().rto_us());
+            if now >= due {
+                self.probe_due = Some(now + self.sender.rtt().rto_us());
+                packet::encode_control(buf, Kind::Ping, ids, self.receiver.acks(now));
+                return self.sent(now);
+            }
+        } else {
+            self.probe_due = None;
+        }
         if now.saturating_sub(self.last_sent) >= self.config.keepalive_us() {
-            packet::encode_control(buf, Kind::Ping, self.receiver.acks(now));
+            packet::encode_control(buf, Kind::Ping, ids, self.receiver.acks(now));
             return self.sent(now);
         }
         false
@@ -274,13 +580,42 @@ impl Connection {
         true
     }
 
-    /// Closes this side: no more messages are accepted, and the peer is told (best effort). Messages not yet
-    /// acknowledged may not arrive; wait until `stats().messages_pending` is 0 to close without losing any.
-    pub fn close(&mut self) {
-        if self.is_open() {
-            self.status = Status::Closed;
-            self.close_datagrams_left = CLOSE_REPEATS;
+    /// Closes this side at `now`: no more messages are accepted, messages not yet acknowledged are discarded
+    /// (counted in `messages_discarded`; returned), and the peer is told with CLOSE, repeated until it answers.
+    /// Keep polling while [`is_draining`](Self::is_draining). To close without losing any message, wait until
+    /// `stats().messages_pending` is 0.
+    pub fn close(&mut self, now: Micros) -> usize {
+        if !self.is_open() {
+            return 0;
         }
+        let discarded = self.sender.discard_all();
+        self.stats.messages_discarded += discarded as u64;
+        if self.peer.is_some() {
+            self.closing = Some(Closing {
+                due: now,
+                attempts: 0,
+            });
+        }
+        self.phase = Phase::Closed;
+        self.events.push_back(Event::Closed { by_peer: false });
+        discarded
+    }
+
+    /// Slots visited by acknowledgement processing so far: each datagram costs at most the datagrams in flight
+    /// plus a constant (for tests and fuzzing).
+    pub fn ack_work(&self) -> u64 {
+        self.sender.ack_work()
+    }
+
+    /// Datagrams from the oldest unacknowledged one to the newest sent (the bound on acknowledgement work).
+    pub fn datagrams_outstanding(&self) -> usize {
+        self.sender.outstanding()
+    }
+
+    /// An estimate of the memory the receiving half holds, in bytes (see `Receiver::worst_case_memory` for the
+    /// bound).
+    pub fn receive_memory_bytes(&self) -> usize {
+        self.receiver.memory_bytes()
     }
 
     /// Counters and estimates.
@@ -294,6 +629,7 @@ impl Connection {
             bytes_in_flight: self.sender.bytes_in_flight() as u64,
             messages_pending: self.sender.pending_messages() as u64,
             congestion_window: self.sender.congestion_window(),
+            flow_blocked: self.sender.is_flow_blocked(),
             ..self.stats
         }
     }

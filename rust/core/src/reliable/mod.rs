@@ -1,11 +1,14 @@
 //! A sans-IO reliable, ordered message protocol over any unreliable datagram transport.
 //!
-//! [`Connection`] is a state machine in the manner of quinn-proto: it never touches a socket or a clock. Feed it
-//! what arrives with [`Connection::handle_datagram`], call [`Connection::handle_timeout`] when
-//! [`Connection::poll_timeout`] says (or whenever time has passed), then call [`Connection::poll_transmit`] until
-//! it returns `false` and send each datagram it writes. Messages you [`Connection::send`] come out of the other
-//! side's [`Connection::recv`] exactly once and in order, or the connection fails visibly
-//! ([`Connection::status`], [`Connection::error`]). The wire format is described in docs/PROTOCOL.md.
+//! [`Connection`] is a state machine in the manner of quinn-proto: it never touches a socket, a clock or the OS's
+//! randomness (its connection id comes from the seed it is given). Feed it what arrives with
+//! [`Connection::handle_datagram`], call [`Connection::handle_timeout`] when [`Connection::poll_timeout`] says (or
+//! whenever time has passed), then call [`Connection::poll_transmit`] until it returns `false` and send each
+//! datagram it writes, and take what happened from [`Connection::poll_event`]. It starts with a handshake that
+//! gives each side a random connection id; messages you [`Connection::send`] meanwhile wait for it. Messages
+//! come out of the other side's [`Connection::recv`] exactly once and in order, or the connection fails visibly
+//! ([`Connection::status`], [`Connection::error`]). The wire format is protocol version 2, described in
+//! docs/PROTOCOL.md.
 
 mod connection;
 pub mod packet;
@@ -37,6 +40,20 @@ pub enum Status {
     Failed,
 }
 
+/// Something that happened to a connection, reported once by [`Connection::poll_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The handshake completed: messages flow.
+    Connected,
+    /// The connection closed, by this side (`close`) or by the peer.
+    Closed {
+        /// True when the peer closed it.
+        by_peer: bool,
+    },
+    /// The connection failed, for this reason.
+    Failed(ReliableError),
+}
+
 /// Why a message was refused or the connection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReliableError {
@@ -64,6 +81,24 @@ pub enum ReliableError {
     TimedOut {
         /// The timeout in milliseconds.
         ms: u64,
+    },
+    /// The handshake got no answer for the timeout.
+    #[error("no answer to the handshake for {ms} ms (timeout_ms){}", foreign_hint(*.foreign))]
+    HandshakeTimedOut {
+        /// The timeout in milliseconds.
+        ms: u64,
+        /// Datagrams that arrived but were not of this protocol (foreign or malformed).
+        foreign: u64,
+    },
+    /// The two sides announced different values for a setting that must match.
+    #[error("the peer's {name} is {theirs} and this peer's is {ours}; set the same {name} on both sides")]
+    SettingMismatch {
+        /// The setting.
+        name: &'static str,
+        /// This side's value.
+        ours: u64,
+        /// The peer's value.
+        theirs: u64,
     },
     /// The peer speaks another version of the protocol.
     #[error("the peer speaks protocol version {theirs}; this peer speaks version {ours}")]
@@ -116,7 +151,9 @@ pub struct ReliableConfig {
     /// Bytes of messages accepted and not yet acknowledged before `send` refuses more (raised to at least
     /// `max_message_size`).
     pub send_buffer_bytes: usize,
-    /// Bytes of received messages waiting to be read before new data is refused (and sent again later).
+    /// The receive window: how much the peer may send beyond what the reader has taken, in bytes plus 64 per
+    /// message (raised to hold at least one message of `max_message_size`). The peer's sending stops there until
+    /// the reader reads.
     pub receive_buffer_bytes: usize,
     /// The most datagrams outstanding (sent, not yet acknowledged) at once, and buffered out of order.
     pub max_window: usize,
@@ -126,8 +163,9 @@ pub struct ReliableConfig {
     pub min_rto_us: Micros,
     /// The largest retransmission timeout.
     pub max_rto_us: Micros,
-    /// The first datagram sequence number (both sides must agree; 0 unless testing wrap-around).
-    pub first_seq: u32,
+    /// The first sequence number this side sends: random (from the connection's seed) unless set, for tests
+    /// of wrap-around.
+    pub first_seq: Option<u32>,
 }
 
 impl Default for ReliableConfig {
@@ -142,7 +180,7 @@ impl Default for ReliableConfig {
             initial_rto_us: 200_000,
             min_rto_us: 30_000,
             max_rto_us: 2_000_000,
-            first_seq: 0,
+            first_seq: None,
         }
     }
 }
@@ -166,6 +204,16 @@ impl ReliableConfig {
     /// How often to send something when there is nothing to send, so the peer does not time out.
     pub fn keepalive_us(&self) -> Micros {
         (self.timeout_us / 4).clamp(1_000, 1_000_000)
+    }
+}
+
+fn foreign_hint(foreign: u64) -> String {
+    if foreign == 0 {
+        String::new()
+    } else {
+        format!(
+            "; {foreign} datagrams of another protocol arrived meanwhile: is the other side a ReliablePacketPeer?"
+        )
     }
 }
 
@@ -213,6 +261,16 @@ pub struct ReliableStats {
     pub dropped_duplicate: u64,
     /// Datagrams that were not peerkit datagrams, malformed, or acknowledged data never sent.
     pub dropped_invalid: u64,
-    /// DATA datagrams dropped for lack of room (too far ahead, or too much unread); the peer sends them again.
+    /// DATA datagrams dropped, unacknowledged, for being further ahead than the receiver buffers; the peer sends
+    /// them again.
     pub dropped_no_room: u64,
+    /// Datagrams of another connection (a stale or stray datagram, another peer's handshake): never delivered.
+    pub dropped_other_connection: u64,
+    /// Checksum-valid datagrams of another protocol version (also counted in `dropped_invalid`).
+    pub dropped_other_version: u64,
+    /// Messages accepted and then discarded because the connection closed or failed before they were
+    /// acknowledged.
+    pub messages_discarded: u64,
+    /// Whether new data waits because the receiver's window is full (its reader is behind).
+    pub flow_blocked: bool,
 }

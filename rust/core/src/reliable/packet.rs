@@ -1,6 +1,9 @@
-//! The wire format of ReliablePacketPeer datagrams (documented in docs/PROTOCOL.md), and its checks.
+//! The wire format of ReliablePacketPeer datagrams, protocol version 2 (documented in docs/PROTOCOL.md), and its
+//! checks.
 //!
-//! Every datagram starts with the same 32-byte header; DATA datagrams follow it with a fragment of a message.
+//! Every datagram starts with the same 16-byte header: magic, version, kind, checksum, and the connection ids of
+//! its receiver and its sender. HELLO datagrams then carry the sender's connection parameters; DATA, ACK, PING
+//! and CLOSE carry acknowledgements and the receive credit; DATA follows them with a fragment of a message.
 //! All integers are little-endian. The CRC-32 (IEEE) covers the whole datagram with its own field set to zero.
 
 use bytes::{BufMut, Bytes};
@@ -10,31 +13,44 @@ use super::seq::Seq;
 /// The first two bytes of every datagram: "PK".
 pub const MAGIC: [u8; 2] = *b"PK";
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 1;
-/// Size of the header every datagram starts with.
-pub const HEADER_LEN: usize = 32;
+pub const VERSION: u8 = 2;
+/// Size of the header every datagram starts with: magic, version, kind, checksum, receiver id, sender id.
+pub const HEADER_LEN: usize = 16;
+/// Size of a HELLO datagram.
+pub const HELLO_LEN: usize = HEADER_LEN + 16;
+/// Size of the acknowledgement block that DATA, ACK, PING and CLOSE carry after the header.
+pub const ACKS_LEN: usize = 32;
+/// Size of an ACK, PING or CLOSE datagram.
+pub const CONTROL_LEN: usize = HEADER_LEN + ACKS_LEN;
 /// Bytes a DATA datagram adds before its payload: sequence number and flags.
 pub const DATA_PREFIX_LEN: usize = 5;
 /// Bytes the first fragment of a message adds: the message length.
 pub const FIRST_FRAGMENT_EXTRA: usize = 4;
 /// The most overhead a datagram carries, so the smallest useful MTU is a little above this.
-pub const MAX_OVERHEAD: usize = HEADER_LEN + DATA_PREFIX_LEN + FIRST_FRAGMENT_EXTRA;
+pub const MAX_OVERHEAD: usize = CONTROL_LEN + DATA_PREFIX_LEN + FIRST_FRAGMENT_EXTRA;
+/// What each message costs in receive credit on top of its bytes, so that a flood of empty messages is bounded
+/// too: about what the receiver spends to hold one message.
+pub const MESSAGE_CHARGE: u64 = 64;
 
 const CRC_RANGE: std::ops::Range<usize> = 4..8;
 const FLAG_FIRST: u8 = 1;
 const FLAGS_KNOWN: u8 = FLAG_FIRST;
 
-/// What a datagram is for. Every kind carries acknowledgements.
+/// What a datagram is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// A fragment of a message.
+    /// A fragment of a message, with acknowledgements.
     Data = 1,
     /// Acknowledgements only.
     Ack = 2,
-    /// A keepalive: acknowledgements, sent when nothing else has been sent for a while.
+    /// A keepalive or probe, with acknowledgements; the receiver answers with an ACK.
     Ping = 3,
-    /// The sender has closed the connection.
+    /// The sender has closed the connection; the receiver answers with CLOSE_ACK.
     Close = 4,
+    /// The handshake: the sender's connection id and parameters.
+    Hello = 5,
+    /// The answer to a CLOSE.
+    CloseAck = 6,
 }
 
 impl Kind {
@@ -44,15 +60,47 @@ impl Kind {
             2 => Some(Kind::Ack),
             3 => Some(Kind::Ping),
             4 => Some(Kind::Close),
+            5 => Some(Kind::Hello),
+            6 => Some(Kind::CloseAck),
             _ => None,
         }
     }
+
+    /// Whether datagrams of this kind carry the acknowledgement block.
+    pub fn carries_acks(self) -> bool {
+        matches!(self, Kind::Data | Kind::Ack | Kind::Ping | Kind::Close)
+    }
+}
+
+/// Which connection a datagram belongs to: the id its receiver picked (`dst`, 0 in a HELLO sent before the
+/// peer's id is known) and the id its sender picked (`src`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ids {
+    /// The receiving side's connection id.
+    pub dst: u32,
+    /// The sending side's connection id (never 0).
+    pub src: u32,
+}
+
+/// What a side announces in its HELLO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Hello {
+    /// The sequence number of the first DATA datagram it will send.
+    pub initial_seq: Seq,
+    /// The largest datagram it accepts (and so the largest the peer may send), in bytes.
+    pub mtu: u32,
+    /// The largest message it sends or accepts, in bytes: both sides must announce the same.
+    pub max_message_size: u32,
+    /// Its receive window: the credit, in bytes plus `MESSAGE_CHARGE` per message, the peer starts with.
+    pub receive_window: u32,
 }
 
 /// Acknowledgements: every datagram before `next` has arrived; so has `largest`, the top of the block this
 /// datagram reports (the highest arrival not reported before, or the largest received); and datagram
 /// `largest - 1 - i` has arrived when bit `i` of `bits` is set. The receiver walks the block down through its new
 /// arrivals, sending as many acknowledgements as it takes, so every arrival is reported wherever the holes are.
+/// `credit` is the flow-control limit: the sender may send new DATA while the total cost of all the DATA it has
+/// sent (each datagram's payload, plus `MESSAGE_CHARGE` for a message's first) stays at or below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Acks {
     /// The first sequence number not yet received.
@@ -66,6 +114,8 @@ pub struct Acks {
     /// Microseconds between the arrival of `recent` and the sending of these acknowledgements (as QUIC's ack
     /// delay), so the sample leaves out the wait.
     pub delay_us: u32,
+    /// The receive credit: the total cost of DATA the receiver accepts, counted from the connection's start.
+    pub credit: u64,
 }
 
 /// A fragment of a message, as carried by a DATA datagram.
@@ -79,13 +129,29 @@ pub struct Fragment {
     pub payload: Bytes,
 }
 
+impl Fragment {
+    /// What this fragment costs in receive credit: its payload, plus `MESSAGE_CHARGE` when it starts a message.
+    pub fn cost(&self) -> u64 {
+        fragment_cost(self.payload.len(), self.message_len.is_some())
+    }
+}
+
+/// The receive credit a fragment of `payload_len` bytes costs (see [`Acks::credit`]).
+pub fn fragment_cost(payload_len: usize, first: bool) -> u64 {
+    payload_len as u64 + if first { MESSAGE_CHARGE } else { 0 }
+}
+
 /// A datagram read off the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {
     /// What it is for.
     pub kind: Kind,
-    /// The sender's acknowledgements.
-    pub acks: Acks,
+    /// Which connection it belongs to.
+    pub ids: Ids,
+    /// For HELLO, what the sender announces.
+    pub hello: Option<Hello>,
+    /// For DATA, ACK, PING and CLOSE, the sender's acknowledgements.
+    pub acks: Option<Acks>,
     /// For DATA, the fragment it carries.
     pub fragment: Option<Fragment>,
 }
@@ -93,7 +159,7 @@ pub struct Datagram {
 /// Why a datagram was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
-    /// Shorter than a header, or without the magic bytes: not a peerkit datagram.
+    /// Shorter than the magic, version, kind and checksum, or without the magic bytes: not a peerkit datagram.
     #[error("not a peerkit datagram")]
     Foreign,
     /// The checksum does not match: corrupted on the way.
@@ -102,7 +168,7 @@ pub enum DecodeError {
     /// A checksum-valid datagram of another protocol version.
     #[error("protocol version {0}")]
     Version(u8),
-    /// Checksum-valid but malformed: unknown kind or flags, or a length that does not add up.
+    /// Checksum-valid but malformed: unknown kind or flags, a sender id of 0, or a length that does not add up.
     #[error("malformed datagram")]
     Malformed,
 }
@@ -115,42 +181,70 @@ fn checksum(datagram: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-fn header(buf: &mut Vec<u8>, kind: Kind, acks: Acks) {
+fn header(buf: &mut Vec<u8>, kind: Kind, ids: Ids) {
     buf.clear();
     buf.extend_from_slice(&MAGIC);
     buf.push(VERSION);
     buf.push(kind as u8);
     buf.put_u32_le(0); // checksum, filled in by `seal`
+    buf.put_u32_le(ids.dst);
+    buf.put_u32_le(ids.src);
+}
+
+fn put_acks(buf: &mut Vec<u8>, acks: Acks) {
     buf.put_u32_le(acks.next.0);
     buf.put_u32_le(acks.largest.0);
     buf.put_u64_le(acks.bits);
     buf.put_u32_le(acks.recent.0);
     buf.put_u32_le(acks.delay_us);
+    buf.put_u64_le(acks.credit);
 }
 
-/// Writes the checksum of a datagram into its checksum field, as the encoder does (used by fuzzing to reach
-/// past the checksum).
+/// Writes the checksum of a datagram into its checksum field, as the encoder does (used by tests and fuzzing to
+/// reach past the checksum). Does nothing to a datagram too short to have one.
 pub fn seal(buf: &mut [u8]) {
+    if buf.len() < CRC_RANGE.end {
+        return;
+    }
     let crc = checksum(buf);
     buf[CRC_RANGE].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Writes a datagram without a fragment (ACK, PING or CLOSE) into `buf`, replacing its contents.
-pub fn encode_control(buf: &mut Vec<u8>, kind: Kind, acks: Acks) {
-    debug_assert!(kind != Kind::Data);
-    header(buf, kind, acks);
+/// Writes a HELLO into `buf`, replacing its contents.
+pub fn encode_hello(buf: &mut Vec<u8>, ids: Ids, hello: Hello) {
+    header(buf, Kind::Hello, ids);
+    buf.put_u32_le(hello.initial_seq.0);
+    buf.put_u32_le(hello.mtu);
+    buf.put_u32_le(hello.max_message_size);
+    buf.put_u32_le(hello.receive_window);
+    seal(buf);
+}
+
+/// Writes a CLOSE_ACK into `buf`, replacing its contents.
+pub fn encode_close_ack(buf: &mut Vec<u8>, ids: Ids) {
+    header(buf, Kind::CloseAck, ids);
+    seal(buf);
+}
+
+/// Writes an ACK, PING or CLOSE into `buf`, replacing its contents.
+pub fn encode_control(buf: &mut Vec<u8>, kind: Kind, ids: Ids, acks: Acks) {
+    debug_assert!(kind.carries_acks() && kind != Kind::Data);
+    header(buf, kind, ids);
+    put_acks(buf, acks);
     seal(buf);
 }
 
 /// Writes a DATA datagram into `buf`, replacing its contents.
 pub fn encode_data(
     buf: &mut Vec<u8>,
+    ids: Ids,
     acks: Acks,
     seq: Seq,
     message_len: Option<u32>,
     payload: &[u8],
 ) {
-    header(buf, Kind::Data, acks);
+    header(buf, Kind::Data, ids);
+    put_acks(buf, acks);
     buf.put_u32_le(seq.0);
     buf.push(if message_len.is_some() { FLAG_FIRST } else { 0 });
     if let Some(len) = message_len {
@@ -160,9 +254,9 @@ pub fn encode_data(
     seal(buf);
 }
 
-/// Reads and checks a datagram. Never panics, whatever the bytes.
+/// Reads and checks a datagram, in the order docs/PROTOCOL.md gives. Never panics, whatever the bytes.
 pub fn decode(datagram: &[u8]) -> Result<Datagram, DecodeError> {
-    if datagram.len() < HEADER_LEN || datagram[..2] != MAGIC {
+    if datagram.len() < CRC_RANGE.end || datagram[..2] != MAGIC {
         return Err(DecodeError::Foreign);
     }
     let stored = u32::from_le_bytes(read4(datagram, CRC_RANGE.start));
@@ -173,51 +267,97 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, DecodeError> {
         return Err(DecodeError::Version(datagram[2]));
     }
     let kind = Kind::from_byte(datagram[3]).ok_or(DecodeError::Malformed)?;
-    let acks = Acks {
-        next: Seq(u32::from_le_bytes(read4(datagram, 8))),
-        largest: Seq(u32::from_le_bytes(read4(datagram, 12))),
-        bits: u64::from_le_bytes(read8(datagram, 16)),
-        recent: Seq(u32::from_le_bytes(read4(datagram, 24))),
-        delay_us: u32::from_le_bytes(read4(datagram, 28)),
+    if datagram.len() < HEADER_LEN {
+        return Err(DecodeError::Malformed);
+    }
+    let ids = Ids {
+        dst: u32::from_le_bytes(read4(datagram, 8)),
+        src: u32::from_le_bytes(read4(datagram, 12)),
     };
+    if ids.src == 0 {
+        return Err(DecodeError::Malformed);
+    }
     let body = &datagram[HEADER_LEN..];
-    let fragment = match kind {
-        Kind::Data => {
-            if body.len() < DATA_PREFIX_LEN {
-                return Err(DecodeError::Malformed);
-            }
-            let seq = Seq(u32::from_le_bytes(read4(body, 0)));
-            let flags = body[4];
-            if flags & !FLAGS_KNOWN != 0 {
-                return Err(DecodeError::Malformed);
-            }
-            let mut rest = &body[DATA_PREFIX_LEN..];
-            let message_len = if flags & FLAG_FIRST != 0 {
-                if rest.len() < FIRST_FRAGMENT_EXTRA {
-                    return Err(DecodeError::Malformed);
-                }
-                let len = u32::from_le_bytes(read4(rest, 0));
-                rest = &rest[FIRST_FRAGMENT_EXTRA..];
-                if (rest.len() as u64) > len as u64 {
-                    return Err(DecodeError::Malformed);
-                }
-                Some(len)
-            } else {
-                None
-            };
-            Some(Fragment {
-                seq,
-                message_len,
-                payload: Bytes::copy_from_slice(rest),
-            })
-        }
-        _ if !body.is_empty() => return Err(DecodeError::Malformed),
-        _ => None,
-    };
-    Ok(Datagram {
+    let mut decoded = Datagram {
         kind,
-        acks,
-        fragment,
+        ids,
+        hello: None,
+        acks: None,
+        fragment: None,
+    };
+    match kind {
+        Kind::Hello => {
+            if body.len() != HELLO_LEN - HEADER_LEN {
+                return Err(DecodeError::Malformed);
+            }
+            decoded.hello = Some(Hello {
+                initial_seq: Seq(u32::from_le_bytes(read4(body, 0))),
+                mtu: u32::from_le_bytes(read4(body, 4)),
+                max_message_size: u32::from_le_bytes(read4(body, 8)),
+                receive_window: u32::from_le_bytes(read4(body, 12)),
+            });
+        }
+        Kind::CloseAck => {
+            if !body.is_empty() {
+                return Err(DecodeError::Malformed);
+            }
+        }
+        _ => {
+            if body.len() < ACKS_LEN {
+                return Err(DecodeError::Malformed);
+            }
+            decoded.acks = Some(Acks {
+                next: Seq(u32::from_le_bytes(read4(body, 0))),
+                largest: Seq(u32::from_le_bytes(read4(body, 4))),
+                bits: u64::from_le_bytes(read8(body, 8)),
+                recent: Seq(u32::from_le_bytes(read4(body, 16))),
+                delay_us: u32::from_le_bytes(read4(body, 20)),
+                credit: u64::from_le_bytes(read8(body, 24)),
+            });
+            let rest = &body[ACKS_LEN..];
+            if kind == Kind::Data {
+                decoded.fragment = Some(decode_fragment(rest)?);
+            } else if !rest.is_empty() {
+                return Err(DecodeError::Malformed);
+            }
+        }
+    }
+    Ok(decoded)
+}
+
+/// The receiver id a datagram of this version names, read without checking the rest.
+pub fn addressed_to(datagram: &[u8]) -> Option<u32> {
+    (datagram.len() >= HEADER_LEN && datagram[..2] == MAGIC && datagram[2] == VERSION)
+        .then(|| u32::from_le_bytes(read4(datagram, 8)))
+}
+
+fn decode_fragment(body: &[u8]) -> Result<Fragment, DecodeError> {
+    if body.len() < DATA_PREFIX_LEN {
+        return Err(DecodeError::Malformed);
+    }
+    let seq = Seq(u32::from_le_bytes(read4(body, 0)));
+    let flags = body[4];
+    if flags & !FLAGS_KNOWN != 0 {
+        return Err(DecodeError::Malformed);
+    }
+    let mut rest = &body[DATA_PREFIX_LEN..];
+    let message_len = if flags & FLAG_FIRST != 0 {
+        if rest.len() < FIRST_FRAGMENT_EXTRA {
+            return Err(DecodeError::Malformed);
+        }
+        let len = u32::from_le_bytes(read4(rest, 0));
+        rest = &rest[FIRST_FRAGMENT_EXTRA..];
+        if (rest.len() as u64) > len as u64 {
+            return Err(DecodeError::Malformed);
+        }
+        Some(len)
+    } else {
+        None
+    };
+    Ok(Fragment {
+        seq,
+        message_len,
+        payload: Bytes::copy_from_slice(rest),
     })
 }
 
@@ -237,6 +377,11 @@ fn read8(bytes: &[u8], at: usize) -> [u8; 8] {
 mod tests {
     use super::*;
 
+    const IDS: Ids = Ids {
+        dst: 0x1234_5678,
+        src: 0x9ABC_DEF0,
+    };
+
     fn acks() -> Acks {
         Acks {
             next: Seq(0xDEAD_BEEF),
@@ -244,45 +389,70 @@ mod tests {
             bits: 0x0123_4567_89AB_CDEF,
             recent: Seq(0xDEAD_BEF0),
             delay_us: 12_345,
+            credit: 0x0102_0304_0506_0708,
         }
     }
 
     #[test]
     fn data_round_trips() {
         let mut buf = Vec::new();
-        encode_data(&mut buf, acks(), Seq(42), Some(10), b"hello");
+        encode_data(&mut buf, IDS, acks(), Seq(42), Some(10), b"hello");
         assert_eq!(buf.len(), MAX_OVERHEAD + 5);
         let d = decode(&buf).unwrap();
-        assert_eq!(d.kind, Kind::Data);
-        assert_eq!(d.acks, acks());
+        assert_eq!(
+            (d.kind, d.ids, d.acks, d.hello),
+            (Kind::Data, IDS, Some(acks()), None)
+        );
         let f = d.fragment.unwrap();
         assert_eq!(
             (f.seq, f.message_len, &f.payload[..]),
             (Seq(42), Some(10), &b"hello"[..])
         );
-        encode_data(&mut buf, acks(), Seq(43), None, b"world");
+        assert_eq!(f.cost(), 5 + MESSAGE_CHARGE);
+        encode_data(&mut buf, IDS, acks(), Seq(43), None, b"world");
         let f = decode(&buf).unwrap().fragment.unwrap();
         assert_eq!(
             (f.seq, f.message_len, &f.payload[..]),
             (Seq(43), None, &b"world"[..])
         );
+        assert_eq!(f.cost(), 5);
     }
 
     #[test]
-    fn control_datagrams_round_trip() {
+    fn control_hello_and_close_ack_round_trip() {
         let mut buf = Vec::new();
         for kind in [Kind::Ack, Kind::Ping, Kind::Close] {
-            encode_control(&mut buf, kind, acks());
-            assert_eq!(buf.len(), HEADER_LEN);
+            encode_control(&mut buf, kind, IDS, acks());
+            assert_eq!(buf.len(), CONTROL_LEN);
             let d = decode(&buf).unwrap();
-            assert_eq!((d.kind, d.acks, d.fragment), (kind, acks(), None));
+            assert_eq!(
+                (d.kind, d.ids, d.acks, d.fragment),
+                (kind, IDS, Some(acks()), None)
+            );
         }
+        let hello = Hello {
+            initial_seq: Seq(77),
+            mtu: 1200,
+            max_message_size: 1 << 20,
+            receive_window: 4 << 20,
+        };
+        encode_hello(&mut buf, IDS, hello);
+        assert_eq!(buf.len(), HELLO_LEN);
+        let d = decode(&buf).unwrap();
+        assert_eq!(
+            (d.kind, d.ids, d.hello, d.acks),
+            (Kind::Hello, IDS, Some(hello), None)
+        );
+        encode_close_ack(&mut buf, IDS);
+        assert_eq!(buf.len(), HEADER_LEN);
+        let d = decode(&buf).unwrap();
+        assert_eq!((d.kind, d.ids, d.acks), (Kind::CloseAck, IDS, None));
     }
 
     #[test]
     fn every_single_bit_flip_is_caught() {
         let mut buf = Vec::new();
-        encode_data(&mut buf, acks(), Seq(1), Some(3), b"abc");
+        encode_data(&mut buf, IDS, acks(), Seq(1), Some(3), b"abc");
         for bit in 0..buf.len() * 8 {
             let mut bad = buf.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
@@ -293,30 +463,76 @@ mod tests {
     #[test]
     fn foreign_short_and_malformed_datagrams_are_refused() {
         assert_eq!(decode(b""), Err(DecodeError::Foreign));
-        assert_eq!(decode(b"PK\x01"), Err(DecodeError::Foreign));
+        assert_eq!(decode(b"PK\x02"), Err(DecodeError::Foreign));
         assert_eq!(decode(&[0u8; 40]), Err(DecodeError::Foreign));
         let mut buf = Vec::new();
-        // A valid checksum over nonsense: unknown kind.
-        encode_control(&mut buf, Kind::Ack, acks());
-        buf[3] = 99;
-        seal(&mut buf);
-        assert_eq!(decode(&buf), Err(DecodeError::Malformed));
-        // A first fragment claiming a shorter message than it carries.
-        encode_data(&mut buf, acks(), Seq(1), Some(2), b"abc");
-        assert_eq!(decode(&buf), Err(DecodeError::Malformed));
-        // Trailing bytes after a control datagram.
-        encode_control(&mut buf, Kind::Ping, acks());
-        buf.push(0);
-        seal(&mut buf);
-        assert_eq!(decode(&buf), Err(DecodeError::Malformed));
+        // Each of these is re-sealed, so the checksum is valid and the parser itself must refuse it.
+        let resealed = |buf: &mut Vec<u8>, edit: &dyn Fn(&mut Vec<u8>)| {
+            edit(buf);
+            seal(buf);
+            decode(buf)
+        };
+        encode_control(&mut buf, Kind::Ack, IDS, acks());
+        assert_eq!(
+            resealed(&mut buf, &|b| b[3] = 99),
+            Err(DecodeError::Malformed),
+            "unknown kind"
+        );
+        encode_control(&mut buf, Kind::Ack, IDS, acks());
+        assert_eq!(
+            resealed(&mut buf, &|b| b[12..16].fill(0)),
+            Err(DecodeError::Malformed),
+            "sender id 0"
+        );
+        encode_control(&mut buf, Kind::Ping, IDS, acks());
+        assert_eq!(
+            resealed(&mut buf, &|b| b.push(0)),
+            Err(DecodeError::Malformed),
+            "trailing byte"
+        );
+        encode_control(&mut buf, Kind::Ping, IDS, acks());
+        assert_eq!(
+            resealed(&mut buf, &|b| b.truncate(20)),
+            Err(DecodeError::Malformed),
+            "short acks"
+        );
+        encode_hello(&mut buf, IDS, Hello::default());
+        assert_eq!(
+            resealed(&mut buf, &|b| b.push(0)),
+            Err(DecodeError::Malformed),
+            "long hello"
+        );
+        encode_close_ack(&mut buf, IDS);
+        assert_eq!(
+            resealed(&mut buf, &|b| b.push(0)),
+            Err(DecodeError::Malformed),
+            "long close ack"
+        );
+        encode_data(&mut buf, IDS, acks(), Seq(1), Some(2), b"abc");
+        assert_eq!(
+            decode(&buf),
+            Err(DecodeError::Malformed),
+            "a first fragment longer than its message"
+        );
+        encode_data(&mut buf, IDS, acks(), Seq(1), None, b"abc");
+        assert_eq!(
+            resealed(&mut buf, &|b| b[CONTROL_LEN + 4] = 2),
+            Err(DecodeError::Malformed),
+            "unknown flag"
+        );
     }
 
     #[test]
-    fn another_version_is_reported_as_such() {
+    fn another_version_is_reported_as_such_even_a_version_1_datagram() {
         let mut buf = Vec::new();
-        encode_control(&mut buf, Kind::Ping, acks());
-        buf[2] = 2;
+        encode_control(&mut buf, Kind::Ping, IDS, acks());
+        buf[2] = 3;
         seal(&mut buf);
-        assert_eq!(decode(&buf), Err(DecodeError::Version(2)));
+        assert_eq!(decode(&buf), Err(DecodeError::Version(3)));
+        // A version 1 PING as version 1 wrote it: 32 bytes, the same magic, version byte and checksum field.
+        let mut v1 = vec![0u8; 32];
+        v1[..4].copy_from_slice(&[b'P', b'K', 1, 3]);
+        seal(&mut v1);
+        assert_eq!(decode(&v1), Err(DecodeError::Version(1)));
     }
 }

@@ -1,28 +1,34 @@
 //! The receiving half: buffers datagrams that arrive out of order, delivers fragments in sequence order,
-//! reassembles messages, and says what to acknowledge.
+//! reassembles messages, says what to acknowledge, and grants the sender credit.
+//!
+//! Two rules keep it honest. A datagram is acknowledged only once it is stored (or was delivered before), so
+//! nothing the receiver dropped is ever reported as arrived. And the sender may only send what the receiver's
+//! credit covers (its receive window, in bytes plus [`MESSAGE_CHARGE`] per message, from what the reader has
+//! taken), so a stored datagram never has to be dropped for lack of room: data beyond the credit is a protocol
+//! violation. What the receiver holds is therefore bounded in bytes, whatever the peer sends.
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
 
-use super::packet::{Acks, Fragment};
+use super::packet::{Acks, Fragment, MESSAGE_CHARGE};
 use super::seq::Seq;
 use super::ReliableError;
 use crate::link::Micros;
 
 /// The most arrivals remembered for reporting; beyond this (a flood of duplicates), the excess is reported by
 /// later acknowledgements or sent again.
-const MAX_UNREPORTED: usize = 4096;
+pub const MAX_UNREPORTED: usize = 4096;
 
 /// What became of one arriving fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
     /// New: stored, and delivered if it was next.
     New,
-    /// Already received (or already delivered): ignored.
+    /// Already received (or already delivered): ignored, and acknowledged again.
     Duplicate,
-    /// Too far ahead of the next expected datagram, or no room for more unread messages: dropped
-    /// unacknowledged, so the sender sends it again later.
+    /// Further ahead of the next expected datagram than the receiver buffers: dropped, not acknowledged, so the
+    /// sender sends it again later. (A sender that keeps to its own window never causes this.)
     NoRoom,
 }
 
@@ -41,24 +47,32 @@ pub struct Receiver {
     window_limit: usize,
     assembling: Option<Assembly>,
     ready: VecDeque<Bytes>,
-    ready_bytes: usize,
-    ready_limit: usize,
     max_message_size: usize,
-    /// The largest sequence number received so far.
+    /// The receive window: the most credit outstanding, in bytes plus `MESSAGE_CHARGE` per message.
+    window_bytes: u64,
+    /// Credit used by what is held: fragments in the window, the message being reassembled, unread messages.
+    held: u64,
+    /// Credit returned by the reader: the cost of every message taken so far.
+    consumed: u64,
+    /// The credit limit last sent to the peer.
+    advertised: u64,
+    /// The largest sequence number stored so far.
     largest_received: Option<Seq>,
     /// Datagrams that arrived since they were last reported in acknowledgements.
     unreported: Vec<Seq>,
     /// The datagram that arrived last, and when.
     most_recent: Option<(Seq, Micros)>,
+    /// The peer asked for an answer (a PING), or the credit grew enough to be worth telling.
+    ack_wanted: bool,
 }
 
 impl Receiver {
-    /// A receiver expecting `first` next, buffering at most `window_limit` datagrams ahead of it and refusing
-    /// new data while `ready_limit` bytes of delivered messages wait unread.
+    /// A receiver expecting `first` next, buffering at most `window_limit` datagrams ahead of it, and granting
+    /// `window_bytes` of credit (raised to hold at least one message of `max_message_size`).
     pub fn new(
         first: Seq,
         window_limit: usize,
-        ready_limit: usize,
+        window_bytes: usize,
         max_message_size: usize,
     ) -> Self {
         Self {
@@ -67,47 +81,83 @@ impl Receiver {
             window_limit,
             assembling: None,
             ready: VecDeque::new(),
-            ready_bytes: 0,
-            ready_limit,
             max_message_size,
+            window_bytes: Self::window_for(window_bytes, max_message_size),
+            held: 0,
+            consumed: 0,
+            advertised: 0,
             largest_received: None,
             unreported: Vec::new(),
             most_recent: None,
+            ack_wanted: false,
         }
     }
 
-    /// Changes the largest message accepted from now on.
-    pub fn set_max_message_size(&mut self, max: usize) {
-        self.max_message_size = max;
+    /// The receive window granted for a configured buffer size: at least one largest message and its charge.
+    pub fn window_for(window_bytes: usize, max_message_size: usize) -> u64 {
+        (window_bytes as u64).max(max_message_size as u64 + MESSAGE_CHARGE)
     }
 
-    /// Takes in one fragment. An error means the peer broke the protocol (a message over the size limit, or
-    /// fragments that do not add up); the connection must fail.
-    pub fn receive(&mut self, now: Micros, fragment: Fragment) -> Result<Arrival, ReliableError> {
+    /// The receive window, in credit (bytes plus `MESSAGE_CHARGE` per message).
+    pub fn window_bytes(&self) -> u64 {
+        self.window_bytes
+    }
+
+    /// Starts the sequence at `first` (the peer's announced initial sequence number). Only before anything
+    /// has been stored.
+    pub fn start_at(&mut self, first: Seq) {
+        debug_assert!(self.largest_received.is_none());
+        self.next_expected = first;
+    }
+
+    /// Changes the largest message accepted from now on (before the connection starts: the window follows).
+    pub fn set_max_message_size(&mut self, max: usize, window_bytes: usize) {
+        self.max_message_size = max;
+        self.window_bytes = Self::window_for(window_bytes, max);
+    }
+
+    fn note_arrival(&mut self, now: Micros, seq: Seq) {
         if self
             .largest_received
-            .is_none_or(|largest| largest.is_before(fragment.seq))
+            .is_none_or(|largest| largest.is_before(seq))
         {
-            self.largest_received = Some(fragment.seq);
+            self.largest_received = Some(seq);
         }
-        self.most_recent = Some((fragment.seq, now));
+        self.most_recent = Some((seq, now));
         if self.unreported.len() < MAX_UNREPORTED {
-            self.unreported.push(fragment.seq);
+            self.unreported.push(seq);
         }
-        if fragment.seq.is_before(self.next_expected) {
+    }
+
+    /// Takes in one fragment. An error means the peer broke the protocol (data beyond the credit, a message over
+    /// the size limit, or fragments that do not add up); the connection must fail.
+    pub fn receive(&mut self, now: Micros, fragment: Fragment) -> Result<Arrival, ReliableError> {
+        let seq = fragment.seq;
+        if seq.is_before(self.next_expected) {
+            // Delivered before: reporting it again is true.
+            self.note_arrival(now, seq);
             return Ok(Arrival::Duplicate);
         }
-        let offset = fragment.seq.since(self.next_expected) as usize;
-        if offset >= self.window_limit || self.ready_bytes >= self.ready_limit {
+        let offset = seq.since(self.next_expected) as usize;
+        if offset >= self.window_limit {
             return Ok(Arrival::NoRoom);
+        }
+        if self.window.get(offset).is_some_and(Option::is_some) {
+            self.note_arrival(now, seq);
+            return Ok(Arrival::Duplicate);
+        }
+        let cost = fragment.cost();
+        if self.held + cost > self.window_bytes {
+            return Err(ReliableError::ProtocolViolation(
+                "the peer sent more data than the receive credit allows",
+            ));
         }
         if self.window.len() <= offset {
             self.window.resize(offset + 1, None);
         }
-        if self.window[offset].is_some() {
-            return Ok(Arrival::Duplicate);
-        }
+        self.held += cost;
         self.window[offset] = Some(fragment);
+        self.note_arrival(now, seq);
         while let Some(Some(_)) = self.window.front() {
             if let Some(Some(next)) = self.window.pop_front() {
                 self.next_expected = self.next_expected.plus(1);
@@ -126,6 +176,11 @@ impl Receiver {
                         size: len,
                         max: self.max_message_size,
                     });
+                }
+                if fragment.payload.len() == len {
+                    // A message in one datagram: no copy.
+                    self.ready.push_back(fragment.payload);
+                    return Ok(());
                 }
                 let mut bytes = BytesMut::with_capacity(len);
                 bytes.extend_from_slice(&fragment.payload);
@@ -161,17 +216,23 @@ impl Receiver {
             .is_some_and(|a| a.bytes.len() == a.expected)
         {
             if let Some(done) = self.assembling.take() {
-                self.ready_bytes += done.bytes.len();
                 self.ready.push_back(done.bytes.freeze());
             }
         }
         Ok(())
     }
 
-    /// The next complete message, in order.
+    /// The next complete message, in order. Taking it returns its credit to the sender.
     pub fn take_message(&mut self) -> Option<Bytes> {
         let message = self.ready.pop_front()?;
-        self.ready_bytes -= message.len();
+        let cost = message.len() as u64 + MESSAGE_CHARGE;
+        self.held -= cost;
+        self.consumed += cost;
+        // Tell the sender once a quarter of the window has come free (it also learns from every other
+        // acknowledgement, and probes when it is blocked).
+        if self.credit() - self.advertised >= self.window_bytes / 4 {
+            self.ack_wanted = true;
+        }
         Some(message)
     }
 
@@ -180,15 +241,66 @@ impl Receiver {
         self.ready.len()
     }
 
-    /// Whether some arrivals have not been reported in acknowledgements yet.
-    pub fn has_unreported(&self) -> bool {
-        !self.unreported.is_empty()
+    /// The credit limit: the total cost of DATA the peer may have sent, counted from the start.
+    pub fn credit(&self) -> u64 {
+        self.consumed + self.window_bytes
+    }
+
+    /// Credit used by what is held now (at most the window).
+    pub fn held(&self) -> u64 {
+        self.held
+    }
+
+    /// Asks for an acknowledgement to be sent at the next transmission (the peer pinged, or must learn that
+    /// this side has its handshake).
+    pub fn request_ack(&mut self) {
+        self.ack_wanted = true;
+    }
+
+    /// Whether an acknowledgement should be sent: arrivals not reported yet, a ping to answer, or new credit.
+    pub fn wants_ack(&self) -> bool {
+        self.ack_wanted || !self.unreported.is_empty()
+    }
+
+    /// An estimate of the memory this receiver holds, in bytes: stored payloads and the reassembly buffer, the
+    /// window's slots, the queue of unread messages and the list of unreported arrivals.
+    pub fn memory_bytes(&self) -> usize {
+        let payloads: usize = self
+            .window
+            .iter()
+            .flatten()
+            .map(|f| f.payload.len())
+            .sum::<usize>()
+            + self.ready.iter().map(Bytes::len).sum::<usize>()
+            + self.assembling.as_ref().map_or(0, |a| a.bytes.capacity());
+        payloads
+            + self.window.capacity() * std::mem::size_of::<Option<Fragment>>()
+            + self.ready.capacity() * std::mem::size_of::<Bytes>()
+            + self.unreported.capacity() * std::mem::size_of::<Seq>()
+    }
+
+    /// The most memory [`memory_bytes`](Self::memory_bytes) can reach, whatever the peer sends: the window's
+    /// payloads, one message being reassembled, a slot per buffered datagram, a queue entry per message the
+    /// window can hold (each charged `MESSAGE_CHARGE`), and the list of unreported arrivals. Queues grow by
+    /// doubling, so slot counts are rounded up to a power of two.
+    pub fn worst_case_memory(
+        window_bytes: u64,
+        window_limit: usize,
+        max_message_size: usize,
+    ) -> usize {
+        let slots = (window_limit + 1).next_power_of_two();
+        let messages = ((window_bytes / MESSAGE_CHARGE) as usize + 1).next_power_of_two();
+        window_bytes as usize
+            + max_message_size
+            + slots * std::mem::size_of::<Option<Fragment>>()
+            + messages * std::mem::size_of::<Bytes>()
+            + MAX_UNREPORTED.next_power_of_two() * std::mem::size_of::<Seq>()
     }
 
     /// What to acknowledge at `now`: everything before `next_expected`; a block of 65 datagrams ending at `top`
-    /// (the highest arrival not yet reported, or else the largest received), with a bit for each that has
-    /// arrived; and which datagram arrived last and how long ago. Arrivals in the block count as reported;
-    /// while some remain unreported, the connection sends further acknowledgements.
+    /// (the highest arrival not yet reported, or else the largest received), with a bit for each that is
+    /// stored or delivered; which datagram arrived last and how long ago; and the credit. Arrivals in the block
+    /// count as reported; while some remain unreported, the connection sends further acknowledgements.
     pub fn acks(&mut self, now: Micros) -> Acks {
         let before_next = Seq(self.next_expected.0.wrapping_sub(1));
         let highest_unreported =
@@ -222,12 +334,15 @@ impl Receiver {
         let (recent, delay_us) = self.most_recent.map_or((before_next, 0), |(seq, at)| {
             (seq, now.saturating_sub(at).min(u32::MAX as Micros) as u32)
         });
+        self.advertised = self.credit();
+        self.ack_wanted = false;
         Acks {
             next,
             largest: top,
             bits,
             recent,
             delay_us,
+            credit: self.advertised,
         }
     }
 }
@@ -299,20 +414,57 @@ mod tests {
     }
 
     #[test]
-    fn far_ahead_or_unread_backlog_means_no_room() {
-        let mut r = Receiver::new(Seq(0), 4, 3, 1000);
+    fn far_ahead_is_no_room_and_not_acknowledged() {
+        let mut r = Receiver::new(Seq(0), 4, 1 << 20, 1000);
         assert_eq!(
             r.receive(0, frag(4, Some(1), b"x")).unwrap(),
             Arrival::NoRoom
         );
-        r.receive(0, frag(0, Some(3), b"abc")).unwrap();
+        assert!(!r.wants_ack(), "a dropped datagram is not reported");
+        let acks = r.acks(0);
         assert_eq!(
-            r.receive(0, frag(1, Some(1), b"d")).unwrap(),
-            Arrival::NoRoom,
-            "3 unread bytes fill it"
+            (acks.next, acks.largest),
+            (Seq(0), Seq(u32::MAX)),
+            "nothing beyond next reported"
         );
-        r.take_message();
-        assert_eq!(r.receive(0, frag(1, Some(1), b"d")).unwrap(), Arrival::New);
+    }
+
+    #[test]
+    fn credit_is_the_window_beyond_what_was_read_and_data_beyond_it_is_a_violation() {
+        // A 200-byte window (at least one 100-byte message and its 64-byte charge).
+        let mut r = Receiver::new(Seq(0), 16, 200, 100);
+        assert_eq!(r.acks(0).credit, 200);
+        r.receive(0, frag(0, Some(100), &[1; 100])).unwrap();
+        assert_eq!(r.held(), 164);
+        assert!(
+            matches!(
+                r.receive(0, frag(1, Some(10), &[2; 10])),
+                Err(ReliableError::ProtocolViolation(_))
+            ),
+            "74 more would exceed the 200 granted"
+        );
+        let mut r = Receiver::new(Seq(0), 16, 200, 100);
+        r.receive(0, frag(0, Some(100), &[1; 100])).unwrap();
+        assert_eq!(r.take_message().map(|m| m.len()), Some(100));
+        assert_eq!(
+            (r.held(), r.credit()),
+            (0, 364),
+            "reading returns the credit"
+        );
+        assert!(
+            r.wants_ack(),
+            "a quarter of the window came free: worth telling"
+        );
+        assert_eq!(
+            r.receive(0, frag(1, Some(10), &[2; 10])).unwrap(),
+            Arrival::New
+        );
+    }
+
+    #[test]
+    fn a_window_always_holds_one_largest_message() {
+        let r = Receiver::new(Seq(0), 16, 10, 1000);
+        assert_eq!(r.window_bytes(), 1000 + MESSAGE_CHARGE);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::packet::{Acks, DATA_PREFIX_LEN, FIRST_FRAGMENT_EXTRA, HEADER_LEN};
+use super::packet::{fragment_cost, Acks, CONTROL_LEN, DATA_PREFIX_LEN, FIRST_FRAGMENT_EXTRA};
 use super::seq::Seq;
 use crate::link::Micros;
 
@@ -205,6 +205,14 @@ pub struct Sender {
     /// How often this side is polled: acknowledgements are seen only then, so round-trip samples carry up to
     /// this much delay that is not queueing.
     poll_interval_us: Micros,
+    /// The receiver's credit limit: new DATA may be sent while `sent_cost` stays at or below it.
+    peer_credit: u64,
+    /// The credit cost of every new DATA datagram sent so far.
+    sent_cost: u64,
+    /// Whether the last attempt to cut a fragment was refused for lack of credit.
+    flow_blocked: bool,
+    /// Slots visited by acknowledgement processing so far: a measure of work, for tests and fuzzing.
+    ack_work: u64,
 }
 
 impl Sender {
@@ -231,7 +239,56 @@ impl Sender {
             retransmissions: 0,
             acked_since_timeout: true,
             poll_interval_us: 0,
+            peer_credit: 0,
+            sent_cost: 0,
+            flow_blocked: false,
+            ack_work: 0,
         }
+    }
+
+    /// Raises the receiver's credit limit (limits only ever grow; an older, smaller one is ignored).
+    pub fn grant_credit(&mut self, limit: u64) {
+        if limit > self.peer_credit {
+            self.peer_credit = limit;
+            self.flow_blocked = false;
+        }
+    }
+
+    /// Whether new data waits because the receiver's credit is used up.
+    pub fn is_flow_blocked(&self) -> bool {
+        self.flow_blocked
+    }
+
+    /// Datagrams from the oldest unacknowledged one to the newest sent: what acknowledgement processing may walk.
+    pub fn outstanding(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Datagrams sent and neither acknowledged nor presumed lost.
+    pub fn in_flight(&self) -> usize {
+        self.unacked - self.lost_waiting
+    }
+
+    /// Slots visited by acknowledgement processing so far (each call costs at most the datagrams in flight,
+    /// plus the 66 that one acknowledgement block can name).
+    pub fn ack_work(&self) -> u64 {
+        self.ack_work
+    }
+
+    /// Drops every message not yet acknowledged (the connection closed) and returns how many there were.
+    pub fn discard_all(&mut self) -> usize {
+        let discarded = self.pending_messages;
+        self.queue.clear();
+        self.current = None;
+        self.in_flight.clear();
+        self.oldest = self.next_seq;
+        self.unacked = 0;
+        self.lost_waiting = 0;
+        self.bytes_in_flight = 0;
+        self.pending_bytes = 0;
+        self.pending_messages = 0;
+        self.earliest_timer_due = None;
+        discarded
     }
 
     /// Tells the sender how often it is polled (see `Connection::handle_timeout`).
@@ -294,16 +351,27 @@ impl Sender {
         self.in_flight.get_mut(i)
     }
 
-    /// Takes in the peer's acknowledgements.
+    /// Takes in the peer's acknowledgements. Acknowledgements of datagrams never sent are refused whole, before
+    /// anything changes; the work done is bounded by the datagrams in flight.
     pub fn on_acks(&mut self, now: Micros, acks: Acks) -> Result<AckOutcome, ImpossibleAck> {
         let largest = acks.largest;
+        let span = self.next_seq.since(self.oldest);
+        // How far the cumulative acknowledgement reaches into what is in flight: not past what was sent.
+        let cumulative = if acks.next.is_before(self.oldest) {
+            0
+        } else {
+            acks.next.since(self.oldest)
+        };
         // `largest` and `recent` must have been sent, and `next` can be at most one past `largest`.
-        if !largest.is_before(self.next_seq)
+        if cumulative > span
+            || !largest.is_before(self.next_seq)
             || largest.plus(1).is_before(acks.next)
             || !acks.recent.is_before(self.next_seq)
         {
             return Err(ImpossibleAck);
         }
+        self.ack_work += cumulative as u64 + 66;
+        self.grant_credit(acks.credit);
         let mut outcome = AckOutcome::default();
         let mut rtt_sample = None;
         let mut newest = self.newest_acked;
@@ -344,10 +412,9 @@ impl Sender {
             sender.acked_since_timeout = true;
             sender.grow_window();
         };
-        let mut seq = self.oldest;
-        while seq.is_before(acks.next) {
-            ack(self, seq);
-            seq = seq.plus(1);
+        let first = self.oldest;
+        for i in 0..cumulative {
+            ack(self, first.plus(i));
         }
         if !largest.is_before(acks.next) {
             ack(self, largest);
@@ -391,6 +458,7 @@ impl Sender {
             if !seq.is_before(newest_seq) {
                 break;
             }
+            self.ack_work += 1;
             if slot.acked || slot.lost || slot.last_sent > newest_sent {
                 continue;
             }
@@ -537,7 +605,13 @@ impl Sender {
         if self.in_flight.len() >= self.max_window {
             return None;
         }
+        let cost = self.next_fragment_cost()?;
+        if self.sent_cost + cost > self.peer_credit {
+            self.flow_blocked = true;
+            return None;
+        }
         let (message_len, payload, is_last) = self.cut_fragment()?;
+        self.sent_cost += cost;
         let seq = self.next_seq;
         self.next_seq = seq.plus(1);
         self.unacked += 1;
@@ -564,15 +638,31 @@ impl Sender {
         self.earliest_timer_due = Some(self.earliest_timer_due.map_or(due, |e| e.min(due)));
     }
 
+    /// Payload room in a DATA datagram.
+    fn room(&self, first: bool) -> usize {
+        self.mtu - CONTROL_LEN - DATA_PREFIX_LEN - if first { FIRST_FRAGMENT_EXTRA } else { 0 }
+    }
+
+    /// The credit the next fragment will cost, or `None` when nothing waits to be sent.
+    fn next_fragment_cost(&self) -> Option<u64> {
+        let (len, offset) = match &self.current {
+            Some((message, offset)) => (message.len(), *offset),
+            None => (self.queue.front()?.len(), 0),
+        };
+        let first = offset == 0;
+        Some(fragment_cost((len - offset).min(self.room(first)), first))
+    }
+
     /// Cuts the next fragment off the current message: (message length if first, payload, is last).
     fn cut_fragment(&mut self) -> Option<(Option<u32>, Bytes, bool)> {
         if self.current.is_none() {
             self.current = Some((self.queue.pop_front()?, 0));
         }
+        let room_first = self.room(true);
+        let room_rest = self.room(false);
         let (message, offset) = self.current.as_mut()?;
         let first = *offset == 0;
-        let room =
-            self.mtu - HEADER_LEN - DATA_PREFIX_LEN - if first { FIRST_FRAGMENT_EXTRA } else { 0 };
+        let room = if first { room_first } else { room_rest };
         let end = (*offset + room).min(message.len());
         let payload = message.slice(*offset..end);
         let message_len = first.then_some(message.len() as u32);

@@ -21,8 +21,8 @@ impl Pair {
     pub fn new(config: ReliableConfig, link: LinkConfig, seed: u64) -> Self {
         Self {
             now: 0,
-            a: Connection::new(config.clone(), 0),
-            b: Connection::new(config, 0),
+            a: Connection::new(config.clone(), 0, seed.wrapping_mul(2)),
+            b: Connection::new(config, 0, seed.wrapping_mul(2) + 1),
             a_to_b: LinkModel::new(link.clone(), seed),
             b_to_a: LinkModel::new(link, seed ^ 0xABCD),
             buf: Vec::new(),
