@@ -9,7 +9,8 @@ Usage: scripts/fuzz.sh [SECONDS] [--help]
 
 Runs each fuzz target in fuzz/fuzz_targets for SECONDS (default 60), starting from the committed seed
 corpus in fuzz/corpus/TARGET. New interesting inputs go to fuzz/corpus-new/TARGET (git-ignored); to keep
-them, merge and minimise: `cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz cmin TARGET corpus/TARGET corpus-new/TARGET`.
+them, merge both into a fresh folder and commit that as corpus/TARGET:
+`cd fuzz && mkdir M && RUSTC_BOOTSTRAP=1 cargo fuzz run TARGET M corpus/TARGET corpus-new/TARGET -- -merge=1`.
 Targets: datagram_decode (decoder + reassembly), connection_pair (two connections, the fuzzer as the
 network and the reader), sender_acks (forged acknowledgements against the sending half), link_model (settings and traffic), multiplayer_network (peers, targets, modes, links, disconnects). Installs cargo-fuzz if it is missing. libFuzzer needs Rust's
 unstable -Z flags: on the stable toolchain this sets RUSTC_BOOTSTRAP=1 for the fuzz build only.

@@ -416,3 +416,17 @@ func test_setting_inner_with_messages_pending_closes_properly_and_says_what_was_
 	a.inner = setup["ends"][0]
 	assert_error_logged("closed the connection with 5 messages not yet acknowledged")
 	assert_eq(a.get_stats()["messages_discarded"], 5)
+
+
+func test_different_max_message_sizes_fail_at_connect_time_naming_both() -> void:
+	var setup := _direct_setup()
+	var a: ReliablePacketPeer = setup["a"]
+	var b: ReliablePacketPeer = setup["b"]
+	b.max_message_size = 65536
+	for step in 10:
+		_tick(setup["all"], 5)
+	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_ERROR)
+	assert_eq(b.get_status(), ReliablePacketPeer.STATUS_ERROR)
+	assert_eq(a.get_error_message(),
+		"the peer's max_message_size is 65536 and this peer's is 1048576; set the same max_message_size on both sides")
+	assert_error_logged("set the same max_message_size on both sides")

@@ -135,7 +135,9 @@ func _thread_count() -> int:
 	var count := 0
 	var tasks := "/proc/%d/task" % OS.get_process_id()
 	for task in DirAccess.get_directories_at(tasks):
-		if FileAccess.get_file_as_string("%s/%s/comm" % [tasks, task]).begins_with("peerkit-udp"):
+		# get_line, not get_file_as_string: /proc files report a length of 0.
+		var comm := FileAccess.open("%s/%s/comm" % [tasks, task], FileAccess.READ)
+		if comm != null and comm.get_line().begins_with("peerkit-udp"):
 			count += 1
 	return count
 

@@ -210,3 +210,88 @@ fn close_reaches_the_peer_even_when_the_first_close_datagrams_are_lost() {
         "within 2 s of the link coming back, not by timing out"
     );
 }
+
+/// Found by the connection_pair fuzz target: a message was counted as acknowledged once its last fragment was,
+/// although an earlier fragment was still missing, so `messages_pending` reached 0 too early (and "wait until
+/// messages_pending is 0, then close" could lose the message). Present in version 1 too.
+#[test]
+fn a_message_is_pending_until_every_fragment_is_acknowledged() {
+    let config = ReliableConfig {
+        mtu: 96,
+        ..ReliableConfig::default()
+    };
+    let mut pair = Pair::new(config, link(5.0), 5);
+    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
+        pair.step();
+    }
+    pair.a.send(Bytes::from(vec![9u8; 100])).unwrap();
+    let now = pair.now;
+    let mut fragments = Vec::new();
+    while pair.a.poll_transmit(now, &mut pair.buf) {
+        fragments.push(pair.buf.clone());
+    }
+    assert_eq!(
+        fragments.len(),
+        3,
+        "a 100-byte message in three datagrams of 96"
+    );
+    // Only the last fragment arrives; b acknowledges it.
+    pair.b.handle_datagram(now, &fragments[2]);
+    while pair.b.poll_transmit(now, &mut pair.buf) {
+        pair.a.handle_datagram(now, &pair.buf);
+    }
+    assert_eq!(pair.b.ready_count(), 0, "b cannot have the message yet");
+    assert_eq!(
+        pair.a.stats().messages_pending,
+        1,
+        "the message is not acknowledged while its first fragments are missing"
+    );
+}
+
+/// Every kind of datagram an earlier connection sent (HELLO, DATA, ACK, PING, CLOSE, CLOSE_ACK), replayed into a
+/// live connection over the same transport: all dropped and counted, none delivered, and none can close or
+/// fail it.
+#[test]
+fn stale_datagrams_of_every_kind_change_nothing() {
+    // An old connection, talking directly; everything either side sends is recorded.
+    let mut x = Connection::new(ReliableConfig::default(), 0, 60);
+    let mut y = Connection::new(ReliableConfig::default(), 0, 61);
+    let (mut buf, mut recorded) = (Vec::new(), Vec::new());
+    x.send(Bytes::from_static(b"old")).unwrap();
+    for now in (0..3_000_000u64).step_by(1000) {
+        if now == 2_000_000 {
+            x.close(now);
+        }
+        for turn in 0..2 {
+            let (from, to) = if turn == 0 {
+                (&mut x, &mut y)
+            } else {
+                (&mut y, &mut x)
+            };
+            from.handle_timeout(now);
+            while from.poll_transmit(now, &mut buf) {
+                recorded.push(buf.clone());
+                to.handle_datagram(now, &buf);
+            }
+        }
+    }
+    let kinds: std::collections::BTreeSet<u8> = recorded.iter().map(|d| d[3]).collect();
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        vec![1, 2, 3, 4, 5, 6],
+        "every kind was recorded"
+    );
+    let mut pair = Pair::new(ReliableConfig::default(), link(5.0), 7);
+    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
+        pair.step();
+    }
+    for d in &recorded {
+        pair.a.handle_datagram(pair.now, d);
+        pair.b.handle_datagram(pair.now, d);
+    }
+    for side in [&pair.a, &pair.b] {
+        assert_eq!(side.status(), Status::Connected);
+        assert_eq!(side.stats().dropped_other_connection, recorded.len() as u64);
+    }
+    assert_eq!(pair.b.recv(), None);
+}

@@ -56,6 +56,8 @@ pub struct Connection {
     announced: Hello,
     hellos_sent: u32,
     hello_due: Micros,
+    /// A failed handshake still answers the peer once, so it finds the same mismatch instead of timing out.
+    parting_hello: bool,
     closing: Option<Closing>,
     close_ack_due: bool,
     /// When to probe a receiver whose credit is used up, if this side is blocked by it.
@@ -109,6 +111,7 @@ impl Connection {
             announced,
             hellos_sent: 0,
             hello_due: now,
+            parting_hello: false,
             closing: None,
             close_ack_due: false,
             probe_due: None,
@@ -406,6 +409,8 @@ impl Connection {
         let Some(peer) = self.peer else { return };
         let theirs = peer.hello;
         if theirs.max_message_size != self.announced.max_message_size {
+            // Answer once, so the peer completes its side of the handshake and reports the same mismatch.
+            self.parting_hello = self.phase == Phase::Handshake;
             self.fail(ReliableError::SettingMismatch {
                 name: "max_message_size",
                 ours: self.announced.max_message_size as u64,
@@ -460,7 +465,7 @@ impl Connection {
 
     /// When `handle_timeout` or `poll_transmit` should next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Micros> {
-        if self.close_ack_due {
+        if self.close_ack_due || self.parting_hello {
             return Some(self.last_sent);
         }
         match self.phase {
@@ -501,6 +506,10 @@ impl Connection {
             return self.sent(now);
         }
         match self.phase {
+            Phase::Failed if std::mem::take(&mut self.parting_hello) => {
+                packet::encode_hello(buf, ids, self.announced);
+                self.sent(now)
+            }
             Phase::Failed => false,
             Phase::Closed => self.transmit_close(now, ids, buf),
             Phase::Handshake => {

@@ -141,7 +141,7 @@ struct InFlight {
     transmissions: u32,
     acked: bool,
     lost: bool,
-    /// Acknowledging the last fragment of a message completes the message.
+    /// The last fragment of a message: once it and every datagram before it are acknowledged, so is the message.
     last_of_message: bool,
 }
 
@@ -381,21 +381,17 @@ impl Sender {
                 return;
             }
             slot.acked = true;
-            let (was_lost, transmissions, last_sent, len, completes) = (
+            let (was_lost, transmissions, last_sent, len) = (
                 slot.lost,
                 slot.transmissions,
                 slot.last_sent,
                 slot.payload.len(),
-                slot.last_of_message,
             );
             sender.unacked -= 1;
             sender.bytes_in_flight -= len;
             sender.pending_bytes -= len;
             if was_lost {
                 sender.lost_waiting -= 1;
-            }
-            if completes {
-                sender.pending_messages -= 1;
             }
             // Sample only from the datagram whose arrival prompted these acknowledgements, when they are the first
             // to cover it, and without the time the receiver held them (QUIC's ack delay). Sampling every arrival
@@ -434,8 +430,11 @@ impl Sender {
             self.rtt.sample(now, sample);
         }
         self.newest_acked = newest;
-        while self.in_flight.front().is_some_and(|f| f.acked) {
-            self.in_flight.pop_front();
+        // A message is acknowledged once its last fragment and everything before it are.
+        while let Some(done) = self.in_flight.pop_front_if(|f| f.acked) {
+            if done.last_of_message {
+                self.pending_messages -= 1;
+            }
             self.oldest = self.oldest.plus(1);
         }
         outcome.newly_lost = self.detect_reordering_loss(now);
