@@ -217,3 +217,19 @@ func test_properties_set_with_the_wrong_type_are_refused_and_unchanged() -> void
 	var udp := UdpPacketPeer.new()
 	udp.set("queue_limit_packets", "many")
 	assert_eq(udp.queue_limit_packets, 65536)
+
+
+# A huge advance on a manual clock used to overflow it: advance(1e300) then advance(1) panicked in the debug
+# library ("Invalid call error code 1337"). It is refused with a message, and the clock keeps working.
+func test_a_huge_advance_is_refused_and_the_clock_keeps_working() -> void:
+	var conditioner := LinkConditioner.new()
+	conditioner.use_manual_clock = true
+	var reliable := ReliablePacketPeer.new()
+	reliable.use_manual_clock = true
+	var network := LocalMultiplayerNetwork.new()
+	network.use_manual_clock = true
+	for clocked in [conditioner, reliable, network]:
+		clocked.advance(1e300)
+		clocked.advance(1)
+		assert_eq(clocked.get_time_msec(), 1.0, "%s: the refused advance moved nothing" % clocked.get_class())
+	assert_error_logged("would move the clock past")

@@ -396,3 +396,18 @@ func test_wrapping_packet_peer_udp_with_the_real_clock() -> void:
 			got = conditioner.get_var()
 		OS.delay_usec(500)
 	assert_eq(got, 42)
+
+
+# Inbound latency counts from when the packet reached the inner peer, not from the next poll: advance() takes in
+# what the inner peer holds before it moves the clock. (It used to arrive at 59 ms here, not 30.)
+func test_inbound_latency_counts_from_arrival_at_the_inner_peer() -> void:
+	var ends := LocalPacketPeer.create_pair()
+	var link := LinkConditioner.new()
+	link.use_manual_clock = true
+	link.inner = ends[0]
+	link.configure({"latency_ms": 30}, LinkConditioner.INBOUND)
+	ends[1].put_packet(PackedByteArray([1]))
+	link.advance(29)
+	assert_eq(link.get_available_packet_count(), 0, "not yet at 29 ms")
+	link.advance(1)
+	assert_eq(link.get_available_packet_count(), 1, "there at 30 ms")

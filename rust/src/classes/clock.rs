@@ -7,6 +7,10 @@ use std::time::Instant;
 
 use peerkit_core::link::Micros;
 
+/// The latest time a manual clock reaches: 2^53 microseconds (about 285 years), so every time stays exact as a
+/// float of milliseconds, and sums of it with any delay the link model adds stay far from overflowing.
+pub(crate) const MAX_CLOCK_US: Micros = 1 << 53;
+
 /// Where a peer reads time from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Clock {
@@ -51,14 +55,21 @@ impl Clock {
         (now_us, self.now_us())
     }
 
-    /// Moves a manual clock forward by `msec`; refuses (with the reason) for real time or a bad amount.
+    /// Moves a manual clock forward by `msec`; refuses (with the reason) for real time, a bad amount, or an
+    /// amount that would move it past [`MAX_CLOCK_US`].
     pub(crate) fn advance(&mut self, msec: f64) -> Result<(), &'static str> {
         if !(msec.is_finite() && msec >= 0.0) {
             return Err("msec must be a finite number >= 0");
         }
         match self {
             Clock::Manual { now_us } => {
-                *now_us += (msec * 1000.0).round() as Micros;
+                let step = msec * 1000.0;
+                if step > (MAX_CLOCK_US - *now_us) as f64 {
+                    return Err(
+                        "it would move the clock past its end (2^53 microseconds, about 285 years)",
+                    );
+                }
+                *now_us += step.round() as Micros;
                 Ok(())
             }
             Clock::Real { .. } => Err("the clock is real time; set use_manual_clock = true first"),

@@ -422,11 +422,14 @@ impl LinkConditioner {
         self.link.get_mut().poll();
     }
 
-    /// With [member use_manual_clock], moves time forward by [param msec] milliseconds (fractions allowed),
-    /// then polls. Without it, or with a negative or non-finite [param msec], pushes an error and does nothing.
+    /// With [member use_manual_clock], polls (so what [member inner] received so far is timed from now), moves
+    /// time forward by [param msec] milliseconds (fractions allowed), then polls again. Without it, or with a
+    /// negative or non-finite [param msec], pushes an error and does nothing. (With the real clock, a packet that
+    /// reaches [member inner] is timed from the next poll: the resolution is how often you poll.)
     #[func]
     fn advance(&mut self, msec: f64) {
         let link = self.link.get_mut();
+        link.poll();
         if let Err(why) = link.clock.advance(msec) {
             godot_error!("LinkConditioner.advance({msec}): {why}");
             return;
