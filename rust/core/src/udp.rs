@@ -30,6 +30,9 @@ const STOP: Token = Token(1);
 const CALLER_ACTIVE_US: u64 = 2_000;
 /// How long the receive thread then naps before looking again.
 const NAP: Duration = Duration::from_millis(1);
+/// The most datagrams the receive thread reads under the reader lock at once; between batches it lets go of the
+/// lock and checks whether it should stop, so neither a caller nor `close` waits on a flood.
+const DRAIN_BATCH: usize = 256;
 
 /// Why a socket could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -202,18 +205,7 @@ impl UdpEndpoint {
         let stopper = Waker::new(poll.registry(), STOP).map_err(StartError::Poll)?;
         let socket = Arc::new(socket);
         let (queue, inbox) = crossbeam_channel::bounded(limits.packets.max(1));
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            queued_bytes: AtomicUsize::new(0),
-            byte_limit: limits.bytes,
-            packets_in: AtomicU64::new(0),
-            bytes_in: AtomicU64::new(0),
-            dropped_overflow: AtomicU64::new(0),
-            high_water: AtomicU64::new(0),
-            caller_read_at_us: AtomicU64::new(0),
-            origin: Instant::now(),
-            reader: Mutex::new(vec![0u8; MAX_DATAGRAM + 1]),
-        });
+        let shared = Arc::new(Shared::new(limits.bytes));
         let thread = {
             let socket = Arc::clone(&socket);
             let shared = Arc::clone(&shared);
@@ -246,8 +238,11 @@ impl UdpEndpoint {
                 .caller_read_at_us
                 .store(shared.elapsed_us().max(1), Ordering::Relaxed);
             // One datagram is enough to answer; leaving the rest in the kernel saves the system call that would
-            // only report it empty (the common case in a game's poll loop).
-            drain(&self.socket, &self.queue, shared, 1);
+            // only report it empty (the common case in a game's poll loop). If the receive thread is reading right
+            // now, what it reads is queued in a moment: do not wait for it.
+            if let Ok(mut buf) = shared.reader.try_lock() {
+                drain_locked(&self.socket, &self.queue, shared, &mut buf, 1);
+            }
         }
     }
 
@@ -400,6 +395,21 @@ enum StartError {
 }
 
 impl Shared {
+    fn new(byte_limit: usize) -> Self {
+        Self {
+            stop: AtomicBool::new(false),
+            queued_bytes: AtomicUsize::new(0),
+            byte_limit,
+            packets_in: AtomicU64::new(0),
+            bytes_in: AtomicU64::new(0),
+            dropped_overflow: AtomicU64::new(0),
+            high_water: AtomicU64::new(0),
+            caller_read_at_us: AtomicU64::new(0),
+            origin: Instant::now(),
+            reader: Mutex::new(vec![0u8; MAX_DATAGRAM + 1]),
+        }
+    }
+
     fn elapsed_us(&self) -> u64 {
         self.origin.elapsed().as_micros() as u64
     }
@@ -422,7 +432,9 @@ fn receive_loop(mut poll: Poll, socket: &UdpSocket, queue: &Sender<Datagram>, sh
             continue;
         }
         // Readiness is edge-triggered: take what arrived while napping before waiting for more.
-        drain(socket, queue, shared, usize::MAX);
+        if !drain_all(socket, queue, shared, DRAIN_BATCH) {
+            break;
+        }
         match poll.poll(&mut events, None) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -432,21 +444,54 @@ fn receive_loop(mut poll: Poll, socket: &UdpSocket, queue: &Sender<Datagram>, sh
             break;
         }
         // Readiness is edge-triggered: read until the socket is empty.
-        drain(socket, queue, shared, usize::MAX);
+        if !drain_all(socket, queue, shared, DRAIN_BATCH) {
+            break;
+        }
     }
 }
 
+/// Reads until the socket is empty, a batch at a time, checking between batches whether to stop. False when it
+/// stopped for that.
+fn drain_all(socket: &UdpSocket, queue: &Sender<Datagram>, shared: &Shared, batch: usize) -> bool {
+    while drain(socket, queue, shared, batch) == Drained::More {
+        if shared.stop.load(Ordering::Acquire) {
+            return false;
+        }
+    }
+    true
+}
+
+/// How a round of reading ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drained {
+    /// The socket is empty (or reported an error that ends the round).
+    Empty,
+    /// The batch limit was reached: more may be waiting.
+    More,
+}
+
 /// Reads what the socket holds now, up to `most` datagrams, into the queue (or counts them dropped when the
-/// queue is full), as the one reader of the moment.
-fn drain(socket: &UdpSocket, queue: &Sender<Datagram>, shared: &Shared, most: usize) {
+/// queue is full), as the one reader of the moment (holding the reader lock meanwhile).
+fn drain(socket: &UdpSocket, queue: &Sender<Datagram>, shared: &Shared, most: usize) -> Drained {
     let mut buf = shared
         .reader
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    drain_locked(socket, queue, shared, &mut buf, most)
+}
+
+/// `drain`, with the reader lock's buffer already held.
+fn drain_locked(
+    socket: &UdpSocket,
+    queue: &Sender<Datagram>,
+    shared: &Shared,
+    buf: &mut [u8],
+    most: usize,
+) -> Drained {
     for _ in 0..most {
-        let (len, from) = match socket.recv_from(&mut buf) {
+        let (len, from) = match socket.recv_from(buf) {
             Ok(got) => got,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drained::Empty,
             // An ICMP error from an earlier send is reported once: keep reading. Anything else: stop this round.
             Err(e)
                 if matches!(
@@ -456,7 +501,7 @@ fn drain(socket: &UdpSocket, queue: &Sender<Datagram>, shared: &Shared, most: us
             {
                 continue
             }
-            Err(_) => return,
+            Err(_) => return Drained::Empty,
         };
         shared.packets_in.fetch_add(1, Ordering::Relaxed);
         shared.bytes_in.fetch_add(len as u64, Ordering::Relaxed);
@@ -478,9 +523,10 @@ fn drain(socket: &UdpSocket, queue: &Sender<Datagram>, shared: &Shared, most: us
             Err(TrySendError::Full(_)) => {
                 shared.dropped_overflow.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => return,
+            Err(TrySendError::Disconnected(_)) => return Drained::Empty,
         }
     }
+    Drained::More
 }
 
 #[cfg(test)]
@@ -489,6 +535,42 @@ mod tests {
 
     fn loopback() -> SocketAddr {
         "127.0.0.1:0".parse().unwrap()
+    }
+
+    /// One round of reading holds the reader lock for at most a batch, and a stop request ends the reading
+    /// between batches (the receive thread used to drain a flood to the end under the lock, never checking).
+    #[test]
+    fn reading_goes_a_batch_at_a_time_and_stops_between_batches() {
+        let socket = UdpSocket::bind(loopback()).unwrap();
+        let to = socket.local_addr().unwrap();
+        let tx = std::net::UdpSocket::bind(loopback()).unwrap();
+        let send = |n: u32| {
+            for i in 0..n {
+                tx.send_to(&i.to_le_bytes(), to).unwrap();
+            }
+        };
+        // Small batches, so the datagrams fit in the kernel's default receive buffer.
+        let batch = 16;
+        let shared = Shared::new(usize::MAX);
+        let (queue, inbox) = crossbeam_channel::bounded(10_000);
+        send(40);
+        assert_eq!(drain(&socket, &queue, &shared, batch), Drained::More);
+        assert_eq!(inbox.len(), batch);
+        assert_eq!(drain(&socket, &queue, &shared, 100), Drained::Empty);
+        assert_eq!(inbox.len(), 40);
+        send(40);
+        assert!(
+            drain_all(&socket, &queue, &shared, batch),
+            "read to the end"
+        );
+        assert_eq!(inbox.len(), 80);
+        send(40);
+        shared.stop.store(true, Ordering::Release);
+        assert!(
+            !drain_all(&socket, &queue, &shared, batch),
+            "stopped between batches"
+        );
+        assert_eq!(inbox.len(), 80 + batch);
     }
 
     fn wait_for(endpoint: &UdpEndpoint, count: usize) {
