@@ -411,3 +411,32 @@ func test_inbound_latency_counts_from_arrival_at_the_inner_peer() -> void:
 	assert_eq(link.get_available_packet_count(), 0, "not yet at 29 ms")
 	link.advance(1)
 	assert_eq(link.get_available_packet_count(), 1, "there at 30 ms")
+
+
+func _logged_containing(text: String) -> int:
+	var count := 0
+	for logged in errors.peek():
+		if String(logged["text"]).contains(text):
+			count += 1
+	return count
+
+
+# The refusal warning used to repeat (9 times in 60 frames over a UDP peer nobody listens to) and did not say why.
+# It is said once for each kind of refusal, with the reason.
+func test_an_inner_refusal_is_explained_once_for_each_kind() -> void:
+	var setup := _wrapped(2)
+	var conditioner: LinkConditioner = setup[0]
+	for frame in 60:
+		conditioner.put_packet(PackedByteArray([frame]))
+		if frame % 3 == 0:
+			setup[1].get_packet()  # room again now and then: refusals and successes alternate
+	assert_eq(_logged_containing("the inner peer refused"), 1, "one warning for one kind of refusal")
+	assert_error_logged("refused a packet of 1 bytes with ERR_BUSY: its queue is full")
+	assert_true(conditioner.get_stats()["inner_refused"] > 30, "every refusal still counted")
+	var udp := PacketPeerUDP.new()  # never bound nor given a destination
+	var other := LinkConditioner.new()
+	other.inner = udp
+	for frame in 10:
+		other.put_packet(PackedByteArray([frame]))
+	assert_eq(_logged_containing("the inner peer refused"), 2, "another kind, explained once too")
+	assert_error_logged("with ERR_UNCONFIGURED: it is not ready to send")

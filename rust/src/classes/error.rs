@@ -65,3 +65,20 @@ impl GodotErrorCode for MultiplayerError {
         }
     }
 }
+
+/// Why a peer refuses a packet, in words a user can act on, for the error it returned.
+pub(crate) fn refusal_hint(err: Error) -> &'static str {
+    match err {
+        Error::ERR_UNCONFIGURED => {
+            "it is not ready to send (a PacketPeerUDP needs bind, and set_dest_address or connect_to_host, first)"
+        }
+        Error::ERR_BUSY | Error::ERR_OUT_OF_MEMORY => {
+            "its queue is full (the other end reads too slowly, or not at all)"
+        }
+        Error::ERR_INVALID_PARAMETER => "the packet is larger than it accepts",
+        Error::ERR_CONNECTION_ERROR | Error::ERR_UNAVAILABLE | Error::ERR_CANT_CONNECT => {
+            "it is closed, or nobody is listening at the other end (for UDP: no socket on that port)"
+        }
+        _ => "see that peer's documentation for this error",
+    }
+}

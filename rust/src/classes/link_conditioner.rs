@@ -1,106 +1,74 @@
-//! `LinkConditioner`: the Godot face of [`peerkit_core::link`]. Feeds the two link models the clock and the
-//! inner peer's packets; all decisions are the models'.
+//! `LinkConditioner`: the Godot face of [`peerkit_core::link::conditioner`]. Moves packets between the inner peer
+//! and the core's two-direction conditioner and feeds it the clock; all decisions are the core's.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 
 use bytes::Bytes;
 use godot::classes::{IPacketPeerExtension, PacketPeer, PacketPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
+use godot::obj::EngineEnum;
 use godot::prelude::*;
-use peerkit_core::link::{LinkConfig, LinkConfigError, LinkModel, Micros};
+use peerkit_core::link::conditioner::{Conditioner, Directions, Sent};
+use peerkit_core::link::{LinkConfig, LinkConfigError};
 
 use super::clock::Clock;
-use super::error::GodotErrorCode;
+use super::error::{refusal_hint, GodotErrorCode};
 use super::wrapping::{wraps, InnerPeer};
 use super::{ffi, link_settings};
 
 /// The packet size reported when the inner peer does not tell its own: 16 MiB.
 const UNKNOWN_INNER_MAX_PACKET_SIZE: i64 = 16 * 1024 * 1024;
-/// Seed of the inbound model is the user's seed mixed with this, so the two directions draw different streams.
-const INBOUND_SEED_MIX: u64 = 0x5851_F42D_4C95_7F2D;
 
 /// Everything `poll` touches, behind a `RefCell` because Godot calls `get_available_packet_count` through `&self`.
 struct Link {
     inner: Option<InnerPeer>,
     /// The inner peer's packet size limit, read when `inner` is set (it is fixed for peerkit's peers).
     inner_max_packet_size: i64,
-    outbound: LinkModel,
-    inbound: LinkModel,
+    conditioner: Conditioner,
     clock: Clock,
-    /// Inbound packets whose time has come, waiting for `get_packet`.
-    ready: VecDeque<Bytes>,
-    inner_refused: u64,
-    last_inner_error: Error,
-    /// Whether the current run of inner refusals has been reported already.
-    refusal_reported: bool,
 }
 
 impl Link {
     /// Moves both directions: what is due goes out to the inner peer, what the inner peer received comes in.
     fn poll(&mut self) {
         let now = self.clock.now_us();
-        self.poll_outbound(now);
-        self.poll_inbound(now);
+        while let Some(packet) = self.conditioner.poll_outbound(now) {
+            self.deliver(&packet);
+        }
+        if let Some(inner) = self.inner.as_mut() {
+            for _ in 0..inner.available() {
+                let Some(packet) = inner.take() else {
+                    break;
+                };
+                self.conditioner.receive(now, packet);
+            }
+        }
+        self.conditioner.poll_inbound(now);
     }
 
-    /// Hands every outbound packet that is due to the inner peer.
-    fn poll_outbound(&mut self, now: Micros) {
-        while let Some(packet) = self.outbound.poll(now) {
+    /// Offers a packet put by the user to the outbound direction, then sends what is due.
+    fn put(&mut self, packet: &[u8]) {
+        let now = self.clock.now_us();
+        if let Sent::Now(bytes) = self.conditioner.send(now, packet) {
+            self.deliver(bytes);
+        }
+        while let Some(packet) = self.conditioner.poll_outbound(now) {
             self.deliver(&packet);
         }
     }
 
-    /// Reads what the inner peer received into the inbound model, and makes what is due available.
-    fn poll_inbound(&mut self, now: Micros) {
-        let Some(inner) = self.inner.as_mut() else {
-            return;
-        };
-        let waiting = inner.available();
-        for _ in 0..waiting {
-            let Some(packet) = inner.take() else {
-                break;
-            };
-            if self.inbound.pass_through(packet.len()) {
-                self.ready.push_back(packet);
-            } else {
-                self.inbound.send(now, packet);
-            }
-        }
-        while let Some(packet) = self.inbound.poll(now) {
-            self.ready.push_back(packet);
-        }
-    }
-
-    /// Offers a packet put by the user to the outbound model (or, on a clean link, straight to the inner peer),
-    /// then sends what is due.
-    fn put(&mut self, packet: &[u8]) {
-        if self.outbound.pass_through(packet.len()) {
-            self.deliver(packet);
-        } else {
-            let now = self.clock.now_us();
-            self.outbound.send(now, Bytes::copy_from_slice(packet));
-            self.poll_outbound(now);
-        }
-    }
-
-    /// Gives a packet to the inner peer, counting and reporting a refusal.
+    /// Gives a packet to the inner peer, counting a refusal and explaining each kind the first time.
     fn deliver(&mut self, packet: &[u8]) {
         let Some(inner) = self.inner.as_mut() else {
             return;
         };
         let err = inner.put(packet);
-        if err == Error::OK {
-            self.refusal_reported = false;
-            return;
-        }
-        self.inner_refused += 1;
-        self.last_inner_error = err;
-        if !self.refusal_reported {
-            self.refusal_reported = true;
+        if err != Error::OK && self.conditioner.refused(err.ord() as i64) {
             godot_warn!(
-                "LinkConditioner: the inner peer refused a packet ({err:?}); it is counted in get_stats().inner_refused"
+                "LinkConditioner: the inner peer refused a packet of {} bytes with {err:?}: {}. Every refusal is counted in get_stats().inner_refused; this is said once for each kind of refusal",
+                packet.len(),
+                refusal_hint(err)
             );
         }
     }
@@ -146,7 +114,6 @@ pub struct LinkConditioner {
     #[var(get = is_link_up, set = set_link_up)]
     link_up: PhantomVar<bool>,
     link: RefCell<Link>,
-    seed_value: i64,
     /// The packet last handed to Godot by `_get_packet`; kept so its pointer stays valid until the next call.
     current: Bytes,
     base: Base<PacketPeerExtension>,
@@ -163,15 +130,9 @@ impl IPacketPeerExtension for LinkConditioner {
             link: RefCell::new(Link {
                 inner: None,
                 inner_max_packet_size: 0,
-                outbound: LinkModel::new(LinkConfig::default(), 0),
-                inbound: LinkModel::new(LinkConfig::default(), INBOUND_SEED_MIX),
+                conditioner: Conditioner::new(0),
                 clock: Clock::real(),
-                ready: VecDeque::new(),
-                inner_refused: 0,
-                last_inner_error: Error::OK,
-                refusal_reported: false,
             }),
-            seed_value: 0,
             current: Bytes::new(),
             base,
         }
@@ -190,7 +151,7 @@ impl IPacketPeerExtension for LinkConditioner {
             } else {
                 Error::ERR_UNAVAILABLE
             };
-            let packet = link.ready.pop_front();
+            let packet = link.conditioner.take_ready();
             // SAFETY: Godot's out-pointers, and `self.current` is this object's packet slot.
             unsafe { ffi::hand_out(&mut self.current, packet, r_buffer, r_buffer_size, empty) }
         })
@@ -234,7 +195,7 @@ impl IPacketPeerExtension for LinkConditioner {
         match self.link.try_borrow_mut() {
             Ok(mut link) => {
                 link.poll();
-                i32::try_from(link.ready.len()).unwrap_or(i32::MAX)
+                i32::try_from(link.conditioner.ready_count()).unwrap_or(i32::MAX)
             }
             Err(_) => 0,
         }
@@ -280,7 +241,7 @@ impl LinkConditioner {
                 .max_packet_size()
                 .unwrap_or(UNKNOWN_INNER_MAX_PACKET_SIZE)
         });
-        link.ready.clear();
+        link.conditioner.clear_ready();
     }
 
     /// Returns [member use_manual_clock].
@@ -297,41 +258,38 @@ impl LinkConditioner {
             return;
         }
         let (from, to) = link.clock.switch(manual);
-        link.outbound.shift_time(from, to);
-        link.inbound.shift_time(from, to);
+        link.conditioner.shift_time(from, to);
     }
 
     /// Returns [member seed].
     #[func]
     fn get_seed(&self) -> i64 {
-        self.seed_value
+        self.link.borrow().conditioner.seed() as i64
     }
 
     /// Sets [member seed].
     #[func]
     fn set_seed(&mut self, seed: i64) {
-        self.seed_value = seed;
-        let link = self.link.get_mut();
-        link.outbound.reseed(seed as u64);
-        link.inbound.reseed(seed as u64 ^ INBOUND_SEED_MIX);
+        self.link.get_mut().conditioner.reseed(seed as u64);
     }
 
     /// Returns [member link_up].
     #[func]
     fn is_link_up(&self) -> bool {
-        let link = self.link.borrow();
-        link.outbound.config().link_up && link.inbound.config().link_up
+        self.link.borrow().conditioner.is_up()
     }
 
     /// Sets [member link_up].
     #[func]
     fn set_link_up(&mut self, up: bool) {
-        let link = self.link.get_mut();
-        for model in [&mut link.outbound, &mut link.inbound] {
-            let mut config = model.config().clone();
-            config.link_up = up;
-            model.set_config(config);
-        }
+        let _ = self
+            .link
+            .get_mut()
+            .conditioner
+            .configure(Directions::Both, |config| {
+                config.link_up = up;
+                Ok::<(), LinkConfigError>(())
+            });
     }
 
     /// Changes settings of one direction or both ([constant OUTBOUND], [constant INBOUND], [constant BOTH]).
@@ -360,23 +318,21 @@ impl LinkConditioner {
             Ok(parsed) => parsed,
             Err(e) => return report("configure", &e),
         };
-        let link = self.link.get_mut();
-        let mut updated = Vec::new();
-        for (model, _) in models(link, directions) {
-            let mut config = model.config().clone();
-            if let Err(e) = config.set_all(
-                parsed
-                    .iter()
-                    .map(|(name, value)| (name.as_str(), value.clone())),
-            ) {
-                return report("configure", &e);
-            }
-            updated.push(config);
+        let changed = self
+            .link
+            .get_mut()
+            .conditioner
+            .configure(directions, |config| {
+                config.set_all(
+                    parsed
+                        .iter()
+                        .map(|(name, value)| (name.as_str(), value.clone())),
+                )
+            });
+        match changed {
+            Ok(()) => Error::OK,
+            Err(e) => report("configure", &e),
         }
-        for ((model, _), config) in models(link, directions).into_iter().zip(updated) {
-            model.set_config(config);
-        }
-        Error::OK
     }
 
     /// Replaces the settings of one direction or both with a named preset: [code]"clean"[/code] (no
@@ -392,9 +348,14 @@ impl LinkConditioner {
             Ok(preset) => preset,
             Err(e) => return report("apply_preset", &e),
         };
-        for (model, _) in models(self.link.get_mut(), directions) {
-            model.set_config(preset.clone());
-        }
+        let _ = self
+            .link
+            .get_mut()
+            .conditioner
+            .configure(directions, |config| {
+                *config = preset.clone();
+                Ok::<(), LinkConfigError>(())
+            });
         Error::OK
     }
 
@@ -403,15 +364,15 @@ impl LinkConditioner {
     #[func]
     fn get_settings(&self, #[opt(default = 1)] direction: i64) -> VarDictionary {
         let link = self.link.borrow();
-        let model = match direction {
-            Self::OUTBOUND => &link.outbound,
-            Self::INBOUND => &link.inbound,
+        let config = match direction {
+            Self::OUTBOUND => link.conditioner.outbound(),
+            Self::INBOUND => link.conditioner.inbound(),
             _ => {
                 godot_error!("LinkConditioner.get_settings: direction must be OUTBOUND (1) or INBOUND (2), got {direction}");
                 return VarDictionary::new();
             }
         };
-        link_settings::to_dictionary(model.config())
+        link_settings::to_dictionary(config)
     }
 
     /// Moves packets whose time has come: reads what [member inner] has received into the inbound model,
@@ -463,20 +424,23 @@ impl LinkConditioner {
     #[func]
     fn get_stats(&self) -> VarDictionary {
         let link = self.link.borrow();
+        let (outbound, outbound_queued) = link.conditioner.outbound_stats();
+        let (inbound, inbound_queued) = link.conditioner.inbound_stats();
+        let (refused, last) = link.conditioner.refusals();
         vdict! {
-            "outbound" => &link_settings::direction_stats(link.outbound.stats(), link.outbound.queued()),
-            "inbound" => &link_settings::direction_stats(link.inbound.stats(), link.inbound.queued()),
-            "inner_refused" => link.inner_refused as i64,
-            "last_inner_error" => link.last_inner_error,
+            "outbound" => &link_settings::direction_stats(outbound, outbound_queued),
+            "inbound" => &link_settings::direction_stats(inbound, inbound_queued),
+            "inner_refused" => refused as i64,
+            "last_inner_error" => last.map_or(Error::OK, |code| Error::from_ord(code as i32)),
         }
     }
 }
 
-fn directions(method: &str, direction: i64) -> Option<(bool, bool)> {
+fn directions(method: &str, direction: i64) -> Option<Directions> {
     match direction {
-        LinkConditioner::OUTBOUND => Some((true, false)),
-        LinkConditioner::INBOUND => Some((false, true)),
-        LinkConditioner::BOTH => Some((true, true)),
+        LinkConditioner::OUTBOUND => Some(Directions::Outbound),
+        LinkConditioner::INBOUND => Some(Directions::Inbound),
+        LinkConditioner::BOTH => Some(Directions::Both),
         _ => {
             godot_error!(
                 "LinkConditioner.{method}: direction must be OUTBOUND (1), INBOUND (2) or BOTH (3), got {direction}"
@@ -484,17 +448,6 @@ fn directions(method: &str, direction: i64) -> Option<(bool, bool)> {
             None
         }
     }
-}
-
-fn models(link: &mut Link, (outbound, inbound): (bool, bool)) -> Vec<(&mut LinkModel, bool)> {
-    let mut chosen = Vec::with_capacity(2);
-    if outbound {
-        chosen.push((&mut link.outbound, true));
-    }
-    if inbound {
-        chosen.push((&mut link.inbound, false));
-    }
-    chosen
 }
 
 fn report(method: &str, error: &LinkConfigError) -> Error {

@@ -10,6 +10,7 @@
 //! whenever time has passed; `set_config` at any time (queued packets keep their schedule, except that taking
 //! the link down drops them).
 
+pub mod conditioner;
 pub mod config;
 mod delay;
 
@@ -21,6 +22,23 @@ use bytes::{Bytes, BytesMut};
 use crate::rng::Rng;
 pub use config::{JitterDistribution, LinkConfig, LinkConfigError, SettingValue};
 use delay::DelaySampler;
+
+/// Applies `change` to copies of each of `current` (the settings of several links), all or none: the new
+/// settings in the same order, or the first refusal, with nothing changed. Every class that takes link settings
+/// goes through here (a conditioner's directions, a network's links), so validation happens once and a refused
+/// change never leaves some links changed and others not.
+pub fn change_all<'a, E>(
+    current: impl IntoIterator<Item = &'a LinkConfig>,
+    change: impl Fn(&mut LinkConfig) -> Result<(), E>,
+) -> Result<Vec<LinkConfig>, E> {
+    current
+        .into_iter()
+        .map(|config| {
+            let mut updated = config.clone();
+            change(&mut updated).map(|()| updated)
+        })
+        .collect()
+}
 
 /// A time in microseconds on the caller's clock.
 pub type Micros = u64;

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
-use crate::link::{LinkConfig, LinkModel, LinkStats, Micros, Payload};
+use crate::link::{change_all, LinkConfig, LinkModel, LinkStats, Micros, Payload};
 use crate::rng::Rng;
 
 #[cfg(test)]
@@ -715,30 +715,27 @@ impl Network {
                 Direction::ToClient => &mut route.to_client.model,
             }
         }
-        let mut updated = Vec::with_capacity(chosen.len());
-        for id in &chosen {
-            let mut config = lane(
-                self.routes.get_mut(id).expect("chosen from routes"),
-                direction,
-            )
-            .config()
-            .clone();
-            change(&mut config).map_err(ConfigureError::Setting)?;
-            updated.push(config);
-        }
         let mut default = match direction {
             Direction::ToServer => self.default_to_server.clone(),
             Direction::ToClient => self.default_to_client.clone(),
         };
+        let current: Vec<&LinkConfig> = chosen
+            .iter()
+            .filter_map(|id| self.routes.get(id))
+            .map(|route| match direction {
+                Direction::ToServer => route.to_server.model.config(),
+                Direction::ToClient => route.to_client.model.config(),
+            })
+            .chain((client == 0).then_some(&default))
+            .collect();
+        let mut updated = change_all(current, &change).map_err(ConfigureError::Setting)?;
         if client == 0 {
-            change(&mut default).map_err(ConfigureError::Setting)?;
+            default = updated.pop().unwrap_or(default);
         }
         for (id, config) in chosen.iter().zip(updated) {
-            lane(
-                self.routes.get_mut(id).expect("chosen from routes"),
-                direction,
-            )
-            .set_config(config);
+            if let Some(route) = self.routes.get_mut(id) {
+                lane(route, direction).set_config(config);
+            }
         }
         if client == 0 {
             match direction {
