@@ -403,3 +403,20 @@ func _scripted_session(seed_value: int) -> Array[String]:
 		for call in _game(name).received:
 			out.append("%s <- %s" % [name, call])
 	return out
+
+
+# Setting the seed used to rebuild the network and drop what was set before it (link settings for every client,
+# refuse_new_connections): set_link_conditions(0, {"latency_ms": 77}) then seed = 5 gave the client latency 0.
+func test_setting_the_seed_keeps_the_settings_made_before() -> void:
+	var network := LocalMultiplayerNetwork.new()
+	network.set_link_conditions(0, {"latency_ms": 77})
+	network.sequential_ids = true
+	network.seed = 5
+	assert_eq(network.seed, 5)
+	network.create_server()
+	var client := network.create_client()
+	network.poll()
+	var id := client.get_unique_id()
+	assert_eq(network.get_link_conditions(id, LocalMultiplayerNetwork.TO_SERVER)["latency_ms"], 77)
+	assert_eq(network.get_link_conditions(id, LocalMultiplayerNetwork.TO_CLIENT)["latency_ms"], 77)
+	assert_eq(id, 2, "sequential ids kept too")

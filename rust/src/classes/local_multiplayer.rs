@@ -337,16 +337,9 @@ impl LocalMultiplayerNetwork {
     /// Sets [member seed].
     #[func]
     fn set_seed(&mut self, seed: i64) {
-        let mut shared = lock(&self.shared);
-        if !shared.net.peers().is_empty() {
-            godot_error!("LocalMultiplayerNetwork.seed: set the seed before creating peers (this network has {} already)", shared.net.peers().len());
-            return;
+        if let Err(peers) = lock(&self.shared).net.reseed(seed as u64) {
+            godot_error!("LocalMultiplayerNetwork.seed: set the seed before creating peers (this network has {peers} already)");
         }
-        let (sequential, max) = (shared.net.sequential_ids(), shared.net.max_packet_size());
-        shared.net = Network::new(seed as u64);
-        shared.net.set_sequential_ids(sequential);
-        // The size was valid before, so it is now.
-        let _ = shared.net.set_max_packet_size(max as i64);
     }
 
     /// Returns [member use_manual_clock].

@@ -290,9 +290,21 @@ impl Network {
         }
     }
 
-    /// The seed given to [`Network::new`].
+    /// The seed given to [`Network::new`] or [`Network::reseed`].
     pub fn seed(&self) -> u64 {
         self.seed
+    }
+
+    /// Draws every random decision from `seed` from now on, keeping every setting (links for clients to come,
+    /// sequential ids, packet size, refusing new connections). Only before any peer exists, since ids already
+    /// given came from the old seed: returns how many peers exist otherwise, and changes nothing.
+    pub fn reseed(&mut self, seed: u64) -> Result<(), usize> {
+        if !self.peers.is_empty() {
+            return Err(self.peers.len());
+        }
+        self.seed = seed;
+        self.id_rng = Rng::new(seed);
+        Ok(())
     }
 
     /// When true, clients created from now on get ids 2, 3, 4, ... in creation order instead of random ones.

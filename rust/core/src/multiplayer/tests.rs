@@ -395,3 +395,24 @@ fn a_session_replays_exactly_from_its_seed() {
     assert_eq!(first, session(99));
     assert_ne!(first, session(100));
 }
+
+#[test]
+fn reseeding_keeps_every_setting_and_is_refused_once_peers_exist() {
+    let mut net = Network::new(1);
+    net.configure_link(0, Direction::ToServer, |c| {
+        c.latency_ms = 77.0;
+        Ok::<(), ()>(())
+    })
+    .unwrap();
+    net.set_sequential_ids(true);
+    net.reseed(5).unwrap();
+    assert_eq!(net.seed(), 5);
+    assert_eq!(
+        net.link_config(0, Direction::ToServer).unwrap().latency_ms,
+        77.0
+    );
+    assert!(net.sequential_ids());
+    net.create_server().unwrap();
+    assert_eq!(net.reseed(6), Err(1));
+    assert_eq!(net.seed(), 5);
+}
