@@ -440,3 +440,27 @@ func test_an_inner_refusal_is_explained_once_for_each_kind() -> void:
 		other.put_packet(PackedByteArray([frame]))
 	assert_eq(_logged_containing("the inner peer refused"), 2, "another kind, explained once too")
 	assert_error_logged("with ERR_UNCONFIGURED: it is not ready to send")
+
+
+# A wrapper written in GDScript: any PacketPeer with a get_inner() method.
+class ScriptWrapper extends PacketPeerStream:
+	var wrapped: PacketPeer
+
+	func get_inner() -> PacketPeer:
+		return wrapped
+
+
+# The wrapping-cycle check walks any chain of wrappers through get_inner(), not only peerkit's own classes.
+func test_a_cycle_through_a_gdscript_wrapper_is_refused() -> void:
+	var link := LinkConditioner.new()
+	var wrapper := ScriptWrapper.new()
+	wrapper.wrapped = link
+	link.inner = wrapper
+	assert_null(link.inner, "link -> script wrapper -> link is a cycle")
+	assert_error_logged("cannot wrap itself")
+	var reliable := ReliablePacketPeer.new()
+	wrapper.wrapped = reliable
+	reliable.inner = link
+	link.inner = wrapper
+	assert_null(link.inner, "link -> script wrapper -> reliable -> link is a cycle too")
+	reliable.inner = null

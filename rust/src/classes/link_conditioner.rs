@@ -456,8 +456,8 @@ fn report(method: &str, error: &LinkConfigError) -> Error {
 }
 
 impl LinkConditioner {
-    /// The wrapped peer, for the wrapping-cycle check.
-    pub(crate) fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
+    /// The wrapped peer.
+    fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
         self.link
             .borrow()
             .inner

@@ -633,8 +633,8 @@ fn warn_discarded(what: &str, discarded: u64) {
 }
 
 impl ReliablePacketPeer {
-    /// The wrapped peer, for the wrapping-cycle check.
-    pub(crate) fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
+    /// The wrapped peer.
+    fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
         self.channel
             .borrow()
             .link

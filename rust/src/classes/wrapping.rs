@@ -1,14 +1,14 @@
 //! Peers that wrap an inner peer: the inner peer itself (with a direct path to peerkit's own LocalPacketPeer),
-//! and the check that keeps a wrapper from wrapping itself.
+//! and the check that keeps a wrapper from wrapping itself. The check knows no wrapper class: it follows any
+//! peer's `get_inner()` method, so wrappers written in GDScript count too, and this module depends on no class
+//! that uses it.
 
 use bytes::Bytes;
 use godot::classes::PacketPeer;
 use godot::global::Error;
 use godot::prelude::*;
 
-use super::link_conditioner::LinkConditioner;
 use super::local_packet_peer::LocalPacketPeer;
-use super::reliable_packet_peer::ReliablePacketPeer;
 
 /// The peer a wrapper sends through. A LocalPacketPeer is called directly in Rust: no engine call, no
 /// PackedByteArray, and received packets are handed over without a copy. Any other peer goes through its
@@ -97,18 +97,22 @@ impl InnerPeer {
 /// The longest chain of wrappers walked before it is treated as a cycle.
 const MAX_CHAIN: usize = 1024;
 
-/// The inner peer of a peerkit wrapper, or `None` for any other peer (or a wrapper without one).
+/// The name of the method every wrapper (peerkit's, or a script's) answers with the peer it wraps.
+const GET_INNER: &str = "get_inner";
+
+/// The peer `peer` wraps, when it has a `get_inner()` method that returns one; `None` for any other peer.
 fn inner_of(peer: &Gd<PacketPeer>) -> Option<Gd<PacketPeer>> {
-    if let Ok(conditioner) = peer.clone().try_cast::<LinkConditioner>() {
-        return conditioner.bind().inner_peer();
+    if !peer.has_method(GET_INNER) {
+        return None;
     }
-    if let Ok(reliable) = peer.clone().try_cast::<ReliablePacketPeer>() {
-        return reliable.bind().inner_peer();
-    }
-    None
+    peer.clone()
+        .upcast::<Object>()
+        .call(GET_INNER, &[])
+        .try_to::<Gd<PacketPeer>>()
+        .ok()
 }
 
-/// True when `peer` is the object `target`, or wraps it through a chain of peerkit wrappers.
+/// True when `peer` is the object `target`, or wraps it through a chain of wrappers (see `inner_of`).
 pub(crate) fn wraps(peer: &Gd<PacketPeer>, target: InstanceId) -> bool {
     let mut current = peer.clone();
     for _ in 0..MAX_CHAIN {
