@@ -9,7 +9,7 @@ use bytes::Bytes;
 use peerkit_core::link::{LinkConfig, LinkModel};
 use peerkit_core::pair::{pair, PairConfig};
 use peerkit_core::reliable::{Connection, ReliableConfig};
-use peerkit_core::udp::{QueueLimits, UdpEndpoint};
+use peerkit_core::io::udp::{QueueLimits, UdpEndpoint};
 
 const RUNS: usize = 5;
 

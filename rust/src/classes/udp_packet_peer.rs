@@ -1,4 +1,4 @@
-//! `UdpPacketPeer`: the Godot face of [`peerkit_core::udp`], with PacketPeerUDP's API and error codes.
+//! `UdpPacketPeer`: the Godot face of [`peerkit_core::io::udp`], with PacketPeerUDP's API and error codes.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
@@ -8,7 +8,7 @@ use godot::classes::{IPacketPeerExtension, PacketPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use peerkit_core::udp::{MulticastInterface, QueueLimits, UdpEndpoint, UdpError, MAX_DATAGRAM};
+use peerkit_core::io::udp::{MulticastInterface, QueueLimits, UdpEndpoint, UdpError, MAX_DATAGRAM};
 
 use super::ffi;
 
