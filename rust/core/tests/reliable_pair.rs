@@ -435,3 +435,55 @@ proptest! {
         prop_assert!(pair.a_to_b.stats().bytes_in <= pair.a_to_b.stats().packets_in * mtu as u64);
     }
 }
+
+/// The contract is quinn's: `handle_timeout` need only be called when `poll_timeout` says, and calling it when
+/// nothing is due does nothing. A pair driven that way behaves exactly as one whose timers are run at every step.
+/// (It used to measure the polling interval too, so skipping calls changed the congestion control.)
+#[test]
+fn handle_timeout_is_needed_only_when_due() {
+    let run = |only_when_due: bool| {
+        // A bottleneck, so the queueing estimate (which allows for the polling interval) steers the window.
+        let link = LinkConfig {
+            latency_ms: 20.0,
+            loss: 0.05,
+            bandwidth_bytes_per_second: 200_000,
+            queue_limit: 100,
+            ..LinkConfig::default()
+        };
+        let mut pair = Pair::new(ReliableConfig::default(), link, 21);
+        for i in 0..2000u32 {
+            pair.a.send(Bytes::from(vec![i as u8; 700])).unwrap();
+        }
+        let mut got = 0;
+        let mut steps = 0;
+        while got < 2000 {
+            steps += 1;
+            assert!(steps < 10_000_000);
+            let now = pair.now;
+            for side in [&mut pair.a, &mut pair.b] {
+                if !only_when_due || side.poll_timeout().is_some_and(|due| due <= now) {
+                    side.handle_timeout(now);
+                }
+            }
+            while let Some(d) = pair.a_to_b.poll(now) {
+                pair.b.handle_datagram(now, &d);
+            }
+            while let Some(d) = pair.b_to_a.poll(now) {
+                pair.a.handle_datagram(now, &d);
+            }
+            while pair.a.poll_transmit(now, &mut pair.buf) {
+                pair.a_to_b.send(now, Bytes::copy_from_slice(&pair.buf));
+            }
+            while pair.b.poll_transmit(now, &mut pair.buf) {
+                pair.b_to_a.send(now, Bytes::copy_from_slice(&pair.buf));
+            }
+            while pair.b.recv().is_some() {
+                got += 1;
+            }
+            pair.now += 1000;
+        }
+        let s = pair.a.stats();
+        (pair.now, s.datagrams_sent, s.retransmissions, s.srtt_us)
+    };
+    assert_eq!(run(true), run(false));
+}

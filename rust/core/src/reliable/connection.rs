@@ -69,7 +69,8 @@ pub struct Connection {
     last_received: Micros,
     last_sent: Micros,
     stats: ReliableStats,
-    /// When `handle_timeout` last ran, and the smoothed gap between runs: how often this side is polled.
+    /// When `poll_transmit` last began a round, and the smoothed gap between rounds: how often this side is
+    /// driven.
     last_poll: Option<Micros>,
     poll_interval_us: Micros,
 }
@@ -432,22 +433,13 @@ impl Connection {
         self.events.push_back(Event::Connected);
     }
 
-    /// Applies the timers due at `now`: the idle timeout and retransmission timeouts. Call it every time the
-    /// connection is polled: the gaps between calls tell the congestion control how coarse its view of time is.
+    /// Applies the timers due at `now`: the idle timeout and retransmission timeouts. Call it when
+    /// [`poll_timeout`](Self::poll_timeout) is due (calling it more often is harmless: with nothing due it does
+    /// nothing).
     pub fn handle_timeout(&mut self, now: Micros) {
         if !self.is_open() {
             return;
         }
-        if let Some(last) = self.last_poll {
-            let gap = now.saturating_sub(last);
-            if gap > 0 {
-                // Smoothed like srtt; the gap is capped so one long stall does not blind the estimate.
-                let gap = gap.min(100_000);
-                self.poll_interval_us = (7 * self.poll_interval_us + gap) / 8;
-                self.sender.set_poll_interval(self.poll_interval_us);
-            }
-        }
-        self.last_poll = Some(now);
         if now.saturating_sub(self.last_received) >= self.config.timeout_us {
             let ms = self.config.timeout_us / 1000;
             self.fail(if self.phase == Phase::Handshake {
@@ -497,8 +489,12 @@ impl Connection {
 
     /// Writes the next datagram to send into `buf` (replacing its contents) and returns true, or returns false
     /// when there is nothing to send now.
+    ///
+    /// Call it until it returns false every time the connection is driven: the gaps between those rounds tell the
+    /// congestion control how coarse the caller's view of time is (acknowledgements are only seen then).
     #[must_use]
     pub fn poll_transmit(&mut self, now: Micros, buf: &mut Vec<u8>) -> bool {
+        self.note_round(now);
         let ids = self.ids();
         if self.close_ack_due {
             self.close_ack_due = false;
@@ -525,6 +521,20 @@ impl Connection {
             }
             Phase::Established => self.transmit_established(now, ids, buf),
         }
+    }
+
+    /// Measures the gap since the previous round of `poll_transmit` calls (the first call at a new `now`).
+    fn note_round(&mut self, now: Micros) {
+        if self.last_poll == Some(now) {
+            return;
+        }
+        if let Some(last) = self.last_poll {
+            // Smoothed like srtt; the gap is capped so one long stall does not blind the estimate.
+            let gap = now.saturating_sub(last).min(100_000);
+            self.poll_interval_us = (7 * self.poll_interval_us + gap) / 8;
+            self.sender.set_poll_interval(self.poll_interval_us);
+        }
+        self.last_poll = Some(now);
     }
 
     fn transmit_close(&mut self, now: Micros, ids: Ids, buf: &mut Vec<u8>) -> bool {

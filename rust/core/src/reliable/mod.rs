@@ -2,8 +2,8 @@
 //!
 //! [`Connection`] is a state machine in the manner of quinn-proto: it never touches a socket, a clock or the OS's
 //! randomness (its connection id comes from the seed it is given). Feed it what arrives with
-//! [`Connection::handle_datagram`], call [`Connection::handle_timeout`] when [`Connection::poll_timeout`] says (or
-//! whenever time has passed), then call [`Connection::poll_transmit`] until it returns `false` and send each
+//! [`Connection::handle_datagram`], call [`Connection::handle_timeout`] when [`Connection::poll_timeout`] is due
+//! (more often does no harm), then call [`Connection::poll_transmit`] until it returns `false` and send each
 //! datagram it writes, and take what happened from [`Connection::poll_event`]. It starts with a handshake that
 //! gives each side a random connection id; messages you [`Connection::send`] meanwhile wait for it. Messages
 //! come out of the other side's [`Connection::recv`] exactly once and in order, or the connection fails visibly
