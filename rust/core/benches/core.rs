@@ -6,10 +6,10 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::Bytes;
+use peerkit_core::io::udp::{QueueLimits, UdpEndpoint};
 use peerkit_core::link::{LinkConfig, LinkModel};
 use peerkit_core::pair::{pair, PairConfig};
 use peerkit_core::reliable::{Connection, ReliableConfig};
-use peerkit_core::io::udp::{QueueLimits, UdpEndpoint};
 
 const RUNS: usize = 5;
 
@@ -141,6 +141,54 @@ fn main() {
             size as f64 * 1000.0 / ns,
             "MB/s",
         );
+    }
+
+    // Copies per received datagram: an inner peer hands the connection a `Bytes` (LocalPacketPeer does, without
+    // copying again). `handle_datagram` then copies each DATA payload out of it; `handle_datagram_bytes` keeps a
+    // slice. Both rows copy the datagram into a `Bytes` first, as the inner peer did.
+    for size in [1024usize, 65536] {
+        let message = Bytes::from(vec![3u8; size]);
+        let count = if size == 1024 { 100_000 } else { 2_000 } / scale;
+        for sliced in [false, true] {
+            let ns = median_ns_per_op(count, |n| {
+                let mut x = Connection::new(ReliableConfig::default(), 0, 1);
+                let mut y = Connection::new(ReliableConfig::default(), 0, 2);
+                let mut buf = Vec::with_capacity(1500);
+                let (mut sent, mut received, mut now) = (0, 0, 0);
+                while received < n {
+                    while sent < n && x.send(message.clone()).is_ok() {
+                        sent += 1;
+                    }
+                    now += 10;
+                    x.handle_timeout(now);
+                    while x.poll_transmit(now, &mut buf) {
+                        let datagram = Bytes::copy_from_slice(&buf);
+                        if sliced {
+                            y.handle_datagram_bytes(now, &datagram);
+                        } else {
+                            y.handle_datagram(now, &datagram);
+                        }
+                    }
+                    y.handle_timeout(now);
+                    while y.poll_transmit(now, &mut buf) {
+                        x.handle_datagram(now, &buf);
+                    }
+                    while y.recv().is_some() {
+                        received += 1;
+                    }
+                }
+            });
+            let how = if sliced {
+                "payload sliced"
+            } else {
+                "payload copied"
+            };
+            record(
+                &format!("reliable pair, {size} B, datagrams as Bytes, {how}, per message"),
+                ns,
+                "ns",
+            );
+        }
     }
 
     // Goodput over a lossy path on a virtual clock (what bench.gd measures through the classes), and what the

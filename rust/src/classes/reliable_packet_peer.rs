@@ -39,8 +39,8 @@ impl Link {
                 break;
             };
             match draining.as_deref_mut() {
-                Some(old) if old.is_addressed_to(&bytes) => old.handle_datagram(now, &bytes),
-                _ => self.connection.handle_datagram(now, &bytes),
+                Some(old) if old.is_addressed_to(&bytes) => old.handle_datagram_bytes(now, &bytes),
+                _ => self.connection.handle_datagram_bytes(now, &bytes),
             }
         }
         self.connection.handle_timeout(now);

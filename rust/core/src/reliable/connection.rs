@@ -275,7 +275,17 @@ impl Connection {
     /// Takes in a datagram that arrived at `now`. Whatever its bytes, it never panics, and its cost is bounded by
     /// the datagrams in flight. The checks are made in the order docs/PROTOCOL.md gives.
     pub fn handle_datagram(&mut self, now: Micros, datagram: &[u8]) {
-        let decoded = match packet::decode(datagram) {
+        self.handle_decoded(now, datagram.len(), packet::decode(datagram));
+    }
+
+    /// As [`handle_datagram`](Self::handle_datagram), for a datagram already in a `Bytes`: a DATA payload is kept
+    /// as a slice of it rather than copied.
+    pub fn handle_datagram_bytes(&mut self, now: Micros, datagram: &Bytes) {
+        self.handle_decoded(now, datagram.len(), packet::decode_bytes(datagram));
+    }
+
+    fn handle_decoded(&mut self, now: Micros, len: usize, decoded: Result<Datagram, DecodeError>) {
+        let decoded = match decoded {
             Ok(d) => d,
             Err(DecodeError::Corrupt) => {
                 self.stats.dropped_corrupt += 1;
@@ -299,7 +309,7 @@ impl Connection {
                 return;
             }
         };
-        if datagram.len() > self.announced.mtu as usize {
+        if len > self.announced.mtu as usize {
             self.stats.dropped_invalid += 1;
             return;
         }

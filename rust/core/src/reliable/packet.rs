@@ -254,8 +254,22 @@ pub fn encode_data(
     seal(buf);
 }
 
-/// Reads and checks a datagram, in the order docs/PROTOCOL.md gives. Never panics, whatever the bytes.
+/// Reads and checks a datagram, in the order docs/PROTOCOL.md gives. Never panics, whatever the bytes. A DATA
+/// payload is copied out; [`decode_bytes`] shares it instead.
 pub fn decode(datagram: &[u8]) -> Result<Datagram, DecodeError> {
+    decode_with(datagram, |range| Bytes::copy_from_slice(&datagram[range]))
+}
+
+/// As [`decode`], with a DATA payload that is a slice of `datagram` (no copy; it keeps the datagram's memory
+/// alive while the payload is held).
+pub fn decode_bytes(datagram: &Bytes) -> Result<Datagram, DecodeError> {
+    decode_with(datagram, |range| datagram.slice(range))
+}
+
+fn decode_with(
+    datagram: &[u8],
+    payload: impl FnOnce(std::ops::Range<usize>) -> Bytes,
+) -> Result<Datagram, DecodeError> {
     if datagram.len() < CRC_RANGE.end || datagram[..2] != MAGIC {
         return Err(DecodeError::Foreign);
     }
@@ -316,7 +330,12 @@ pub fn decode(datagram: &[u8]) -> Result<Datagram, DecodeError> {
             });
             let rest = &body[ACKS_LEN..];
             if kind == Kind::Data {
-                decoded.fragment = Some(decode_fragment(rest)?);
+                let (seq, message_len, at) = decode_fragment(rest)?;
+                decoded.fragment = Some(Fragment {
+                    seq,
+                    message_len,
+                    payload: payload(HEADER_LEN + ACKS_LEN + at..datagram.len()),
+                });
             } else if !rest.is_empty() {
                 return Err(DecodeError::Malformed);
             }
@@ -331,7 +350,8 @@ pub fn addressed_to(datagram: &[u8]) -> Option<u32> {
         .then(|| u32::from_le_bytes(read4(datagram, 8)))
 }
 
-fn decode_fragment(body: &[u8]) -> Result<Fragment, DecodeError> {
+/// A DATA body's sequence number, message length, and where its payload starts within the body.
+fn decode_fragment(body: &[u8]) -> Result<(Seq, Option<u32>, usize), DecodeError> {
     if body.len() < DATA_PREFIX_LEN {
         return Err(DecodeError::Malformed);
     }
@@ -354,11 +374,7 @@ fn decode_fragment(body: &[u8]) -> Result<Fragment, DecodeError> {
     } else {
         None
     };
-    Ok(Fragment {
-        seq,
-        message_len,
-        payload: Bytes::copy_from_slice(rest),
-    })
+    Ok((seq, message_len, body.len() - rest.len()))
 }
 
 fn read4(bytes: &[u8], at: usize) -> [u8; 4] {
