@@ -4,37 +4,30 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/build.sh [--release [--editor]] [--test-hooks] [--help]
+Usage: scripts/build.sh [--debug] [--test-hooks] [--help]
 
-Runs `cargo build -p peerkit` (debug by default) and copies the library into addons/peerkit/bin/
-under the name peerkit.gdextension lists for this platform:
-  debug   -> the *.debug.* entry, loaded by the editor and debug exports;
-  release -> the *.release.* entry, loaded by release exports.
---editor (with --release) also installs the release build under the *.debug.* name, so the editor and
-headless runs (demo, benchmarks) use the optimised library. The debug build runs godot-rust's strict
-safeguards, which make each call into the library many times slower: right for tests, slow for play.
+Builds the peerkit library and copies it into addons/peerkit/bin/ under the names peerkit.gdextension lists
+for this platform.
+  (default)  the optimised library (cargo --release), under both the *.debug.* name (loaded by the editor,
+             headless runs and debug exports) and the *.release.* name (release exports): what a game needs,
+             and what scripts/package.sh ships.
+  --debug    the unoptimised library with godot-rust's strict safety checks, under the *.debug.* name only.
+             It catches misuse early and makes every call many times slower: for peerkit's own tests.
 --test-hooks builds in PeerkitPanicProbe, a class that panics on purpose, for scripts/test.sh. Not for shipping.
-Prints the path of the copied library.
+Prints the path of each copied library.
 USAGE
 }
 
-profile=debug
-editor=false
+profile=release
 features=()
 for arg in "$@"; do
   case "$arg" in
-    --release) profile=release ;;
-    --editor) editor=true ;;
+    --debug) profile=debug ;;
     --test-hooks) features=(--features test-hooks) ;;
     -h|--help) usage; exit 0 ;;
     *) echo "build.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
-
-if [[ $editor == true && $profile != release ]]; then
-  echo "build.sh: --editor goes with --release" >&2
-  exit 2
-fi
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -53,13 +46,13 @@ case "$(uname -s)" in
       *) echo "build.sh: unsupported Linux architecture $(uname -m)" >&2; exit 1 ;;
     esac
     src="$target_dir/$profile/libpeerkit.so"
-    dest="addons/peerkit/bin/libpeerkit.linux.$profile.$arch.so" ;;
+    dest="addons/peerkit/bin/libpeerkit.linux.debug.$arch.so" ;;
   Darwin)
     src="$target_dir/$profile/libpeerkit.dylib"
-    dest="addons/peerkit/bin/libpeerkit.macos.$profile.dylib" ;;
+    dest="addons/peerkit/bin/libpeerkit.macos.debug.dylib" ;;
   MINGW*|MSYS*|CYGWIN*)
     src="$target_dir/$profile/peerkit.dll"
-    dest="addons/peerkit/bin/peerkit.windows.$profile.x86_64.dll" ;;
+    dest="addons/peerkit/bin/peerkit.windows.debug.x86_64.dll" ;;
   *) echo "build.sh: unsupported system $(uname -s)" >&2; exit 1 ;;
 esac
 
@@ -71,6 +64,6 @@ install() {
 }
 mkdir -p addons/peerkit/bin
 install "$dest"
-if [[ $editor == true ]]; then
-  install "${dest/.release./.debug.}"
+if [[ $profile == release ]]; then
+  install "${dest/.debug./.release.}"
 fi

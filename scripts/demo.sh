@@ -6,7 +6,7 @@ usage() {
   cat <<'USAGE'
 Usage: scripts/demo.sh [OPTIONS] [--help]
 
-Installs Godot 4.3+ if needed, builds the optimised library (scripts/build.sh --release --editor; the first
+Installs Godot 4.3+ if needed, builds the optimised library (scripts/build.sh; the first
 build takes a few minutes), and runs the headless demos in godot-project/demo/.
 
 Without options it runs all three:
@@ -45,7 +45,7 @@ godot=$(scripts/install-godot.sh)
 build_log=$(mktemp)
 trap 'rm -f "$build_log"' EXIT
 # The optimised library, also under the editor's name: the demo runs in real time.
-scripts/build.sh --release --editor >"$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }
+scripts/build.sh >"$build_log" 2>&1 || { cat "$build_log" >&2; exit 1; }
 
 run() {
   local demo=$1

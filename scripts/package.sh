@@ -6,7 +6,7 @@ usage() {
   cat <<'USAGE'
 Usage: scripts/package.sh [--help]
 
-Builds the optimised library (scripts/build.sh --release --editor: the release build under both the
+Builds the optimised library (scripts/build.sh: the release build under both the
 release and the editor's names, so the editor and exported games both load it) and writes
 dist/peerkit-VERSION.zip (VERSION from Cargo.toml) holding addons/peerkit/: peerkit.gdextension, bin/ with
 the libraries built on this system, icons/, LICENSE and README.md. Prints the zip's path.
@@ -23,7 +23,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 version=$(sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -n 1)
 [[ -n $version ]] || { echo "package.sh: no version in Cargo.toml" >&2; exit 1; }
-scripts/build.sh --release --editor >&2
+scripts/build.sh >&2
 
 mkdir -p dist
 zip_path="$repo/dist/peerkit-$version.zip"

@@ -7,7 +7,7 @@ usage() {
 Usage: scripts/test.sh [--fuzz SECONDS] [--package] [FILTER...] [--help]
 
   1. finds or installs Godot 4.3+ (scripts/install-godot.sh);
-  2. builds the debug library into addons/peerkit/bin (scripts/build.sh --test-hooks: with the
+  2. builds the debug library into addons/peerkit/bin (scripts/build.sh --debug --test-hooks: with the
      PeerkitPanicProbe class the tests use to prove a panic becomes an error);
   3. checks formatting (cargo fmt --check) and lints (cargo clippy --all-targets -D warnings);
   4. runs `cargo test --workspace`;
@@ -77,7 +77,7 @@ godot=$(scripts/install-godot.sh)
 echo "$godot ($("$godot" --headless --version 2>/dev/null | tail -n 1))"
 
 step "build"
-scripts/build.sh --test-hooks
+scripts/build.sh --debug --test-hooks
 
 problems=()
 lint_failed=0
@@ -187,7 +187,7 @@ if [[ $package == true ]]; then
     install_failed=1
   fi
   # The package build installed the optimised library under the editor's name; put the test build back.
-  scripts/build.sh --test-hooks >/dev/null
+  scripts/build.sh --debug --test-hooks >/dev/null
 fi
 
 step "summary"
