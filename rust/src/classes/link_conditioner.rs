@@ -98,20 +98,20 @@ impl Link {
 pub struct LinkConditioner {
     /// The peer whose link is simulated: any [PacketPeer], including another LinkConditioner. Setting it to this
     /// conditioner, or to a peer that wraps this conditioner, is refused with an error.
-    #[var(get = get_inner, set = set_inner)]
+    #[var(get = get_inner, set = set_inner, usage_flags = [EDITOR])]
     inner: PhantomVar<Option<Gd<PacketPeer>>>,
     /// When [code]true[/code], time stands still except through [method advance]. Turning it on starts the
     /// manual clock at 0 (so a test gets the same times on every run); queued packets keep their remaining delay.
-    #[var(get = is_using_manual_clock, set = set_use_manual_clock)]
+    #[var(get = is_using_manual_clock, set = set_use_manual_clock, usage_flags = [EDITOR])]
     use_manual_clock: PhantomVar<bool>,
     /// The seed of every random decision (loss, jitter, duplication ...). Setting it restarts both directions'
     /// random streams; queued packets keep their schedule. Default 0.
-    #[var(get = get_seed, set = set_seed)]
+    #[var(get = get_seed, set = set_seed, usage_flags = [EDITOR])]
     seed: PhantomVar<i64>,
     /// [code]false[/code] cuts the link in both directions: packets queued and packets sent are dropped and
     /// counted as [code]dropped_link_down[/code], until it is set back to [code]true[/code]. Reads
     /// [code]true[/code] only when both directions are up.
-    #[var(get = is_link_up, set = set_link_up)]
+    #[var(get = is_link_up, set = set_link_up, usage_flags = [EDITOR])]
     link_up: PhantomVar<bool>,
     link: RefCell<Link>,
     /// The packet last handed to Godot by `_get_packet`; kept so its pointer stays valid until the next call.

@@ -76,22 +76,22 @@ pub struct LocalMultiplayerNetwork {
     /// The seed of every random decision: client ids and each link's impairments (each client's link draws from
     /// its own stream). Set it before creating peers; once peers exist, setting it is refused with an error.
     /// Default 0.
-    #[var(get = get_seed, set = set_seed)]
+    #[var(get = get_seed, set = set_seed, usage_flags = [EDITOR])]
     seed: PhantomVar<i64>,
     /// If [code]true[/code], time stands still except when [method advance] moves it: the session is then
     /// deterministic. If [code]false[/code] (default), it is real time since the network was made. Switching
     /// keeps every packet in flight's remaining delay; the manual clock starts at 0.
-    #[var(get = is_using_manual_clock, set = set_use_manual_clock)]
+    #[var(get = is_using_manual_clock, set = set_use_manual_clock, usage_flags = [EDITOR])]
     use_manual_clock: PhantomVar<bool>,
     /// If [code]true[/code], clients created from now on get ids 2, 3, 4, ... in creation order (after the
     /// largest id in use). If [code]false[/code] (default), each gets a random positive 31-bit id drawn from
     /// [member seed], as Godot's own peers do ([method MultiplayerPeer.generate_unique_id]), so code that assumes
     /// small ids is caught.
-    #[var(get = is_using_sequential_ids, set = set_sequential_ids)]
+    #[var(get = is_using_sequential_ids, set = set_sequential_ids, usage_flags = [EDITOR])]
     sequential_ids: PhantomVar<bool>,
     /// The largest packet any peer may send, in bytes (1 to 16777216, the default, as ENet's). A larger one is
     /// refused with [constant ERR_INVALID_PARAMETER].
-    #[var(get = get_max_packet_size, set = set_max_packet_size)]
+    #[var(get = get_max_packet_size, set = set_max_packet_size, usage_flags = [EDITOR])]
     max_packet_size: PhantomVar<i64>,
     base: Base<RefCounted>,
 }

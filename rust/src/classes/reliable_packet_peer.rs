@@ -207,29 +207,29 @@ pub struct ReliablePacketPeer {
     /// other side is told; messages not yet acknowledged are discarded, counted in
     /// [code]messages_discarded[/code] with a warning) and starts a new one ([constant STATUS_CONNECTING]).
     /// Setting it to this peer, or to a peer that wraps this peer, is refused.
-    #[var(get = get_inner, set = set_inner)]
+    #[var(get = get_inner, set = set_inner, usage_flags = [EDITOR])]
     inner: PhantomVar<Option<Gd<PacketPeer>>>,
     /// The largest datagram, in bytes (64 to 65507; default 1200, which fits in any internet path). Both sides
     /// announce theirs in the handshake and each sends at most the smaller. Set it before the connection starts.
-    #[var(get = get_mtu, set = set_mtu)]
+    #[var(get = get_mtu, set = set_mtu, usage_flags = [EDITOR])]
     mtu: PhantomVar<i64>,
     /// The largest message, in bytes, sent or accepted (1 to 16777216; default 1048576). Both sides must set
     /// the same: the handshake fails naming both values otherwise. Set it before the connection starts; a change
     /// during a connection applies to the next one.
-    #[var(get = get_max_message_size, set = set_max_message_size)]
+    #[var(get = get_max_message_size, set = set_max_message_size, usage_flags = [EDITOR])]
     max_message_size: PhantomVar<i64>,
     /// The connection fails when nothing has been heard from the other side for this many milliseconds
     /// (default 10000). Keepalives are sent every quarter of it (at most every second) while idle.
-    #[var(get = get_timeout_ms, set = set_timeout_ms)]
+    #[var(get = get_timeout_ms, set = set_timeout_ms, usage_flags = [EDITOR])]
     timeout_ms: PhantomVar<i64>,
     /// When [code]true[/code], time stands still except through [method advance] (for deterministic tests).
     /// Turning it on starts the manual clock at 0 and starts a new connection (as setting [member inner] does).
-    #[var(get = is_using_manual_clock, set = set_use_manual_clock)]
+    #[var(get = is_using_manual_clock, set = set_use_manual_clock, usage_flags = [EDITOR])]
     use_manual_clock: PhantomVar<bool>,
     /// With [member use_manual_clock], the connection ids and first sequence numbers come from this seed, so a
     /// test sends the same bytes every run (give the two sides different seeds). With the real clock they come
     /// from the OS. Applies from the next connection.
-    #[var(get = get_seed, set = set_seed)]
+    #[var(get = get_seed, set = set_seed, usage_flags = [EDITOR])]
     seed: PhantomVar<i64>,
     channel: RefCell<Channel>,
     /// The message last handed to Godot by `_get_packet`; kept so its pointer stays valid until the next call.

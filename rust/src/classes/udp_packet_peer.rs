@@ -36,11 +36,11 @@ use super::ffi;
 pub struct UdpPacketPeer {
     /// The most datagrams the receive queue holds (default 65536); more are dropped and counted. Takes effect at
     /// the next [method bind].
-    #[var(get = get_queue_limit_packets, set = set_queue_limit_packets)]
+    #[var(get = get_queue_limit_packets, set = set_queue_limit_packets, usage_flags = [EDITOR])]
     queue_limit_packets: PhantomVar<i64>,
     /// The most payload bytes the receive queue holds (default 16777216); more are dropped and counted. Takes
     /// effect at the next [method bind].
-    #[var(get = get_queue_limit_bytes, set = set_queue_limit_bytes)]
+    #[var(get = get_queue_limit_bytes, set = set_queue_limit_bytes, usage_flags = [EDITOR])]
     queue_limit_bytes: PhantomVar<i64>,
     endpoint: Option<UdpEndpoint>,
     dest: Option<SocketAddr>,
