@@ -13,4 +13,4 @@ struct PeerkitExtension;
 unsafe impl ExtensionLibrary for PeerkitExtension {}
 
 #[cfg(test)]
-mod docs_tests;
+mod tests;
