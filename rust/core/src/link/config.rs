@@ -248,7 +248,8 @@ impl LinkConfig {
             "queue_limit" => {
                 self.queue_limit = count(key, &value, 1, MAX_QUEUE_LIMIT as u64)? as usize
             }
-            _ => unreachable!("every name in SETTING_NAMES is matched"),
+            // Every name in SETTING_NAMES is matched above (a test sets each one).
+            _ => return Err(LinkConfigError::UnknownSetting(name.to_string())),
         }
         Ok(())
     }
