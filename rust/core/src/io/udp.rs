@@ -28,7 +28,7 @@ const READABLE: Token = Token(0);
 const STOP: Token = Token(1);
 /// While the caller reads the socket itself at least this often, the receive thread leaves the socket to it.
 const CALLER_ACTIVE_US: u64 = 2_000;
-/// How long the receive thread then naps before looking again.
+/// How long the receive thread then naps before looking again (a wait, a stop or a datagram ends it early).
 const NAP: Duration = Duration::from_millis(1);
 /// The most datagrams the receive thread reads under the reader lock at once; between batches it lets go of the
 /// lock and checks whether it should stop, so neither a caller nor `close` waits on a flood.
@@ -319,6 +319,9 @@ impl UdpEndpoint {
         if self.queued() > 0 {
             return true;
         }
+        // The caller now blocks instead of reading: the receive thread must not nap on its account.
+        self.shared.caller_read_at_us.store(0, Ordering::Relaxed);
+        let _ = self.stopper.wake();
         let got = match timeout {
             Some(t) => self
                 .inbox
@@ -428,8 +431,12 @@ fn receive_loop(mut poll: Poll, socket: &UdpSocket, queue: &Sender<Datagram>, sh
         // for the lock. Nap, and take over as soon as it stops reading (a stall), well before the kernel's
         // buffer fills.
         if shared.caller_is_reading() {
-            std::thread::sleep(NAP);
-            continue;
+            // A wait (or stop) ends the nap at once through the waker; so does a datagram arriving.
+            match poll.poll(&mut events, Some(NAP)) {
+                Ok(()) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
         }
         // Readiness is edge-triggered: take what arrived while napping before waiting for more.
         if !drain_all(socket, queue, shared, DRAIN_BATCH) {
