@@ -213,3 +213,87 @@ fn hostile_in_window_datagrams_stay_within_the_stated_memory_bound() {
     );
     println!("peak {peak} of {bound} bytes; {violations} connections failed by the flood");
 }
+
+/// Reliable packets are not subject to `queue_limit` and wait while a link is down; a link holds at most
+/// MAX_RELIABLE_HELD of them, and refuses (counting nothing) beyond.
+#[test]
+fn a_cut_link_holds_at_most_its_reliable_limit_and_refuses_the_rest() {
+    use peerkit_core::link::MAX_RELIABLE_HELD;
+    let mut link = LinkModel::new(
+        LinkConfig {
+            link_up: false,
+            ..LinkConfig::default()
+        },
+        1,
+    );
+    let mut refused = 0;
+    for i in 0..FLOOD / 10 {
+        if link.send_reliable(i, Bytes::from_static(b"r"), 0).is_none() {
+            refused += 1;
+        }
+    }
+    assert_eq!(link.queued(), MAX_RELIABLE_HELD);
+    assert_eq!(link.stats().packets_in, MAX_RELIABLE_HELD as u64);
+    assert_eq!(refused, FLOOD / 10 - MAX_RELIABLE_HELD as u64);
+    link.set_config(LinkConfig::default());
+    let delivered = std::iter::from_fn(|| link.poll(FLOOD)).count();
+    assert_eq!(
+        delivered, MAX_RELIABLE_HELD,
+        "all of them once the link is back"
+    );
+    assert!(
+        link.send_reliable(FLOOD, Bytes::from_static(b"r"), 0)
+            .is_some(),
+        "room again"
+    );
+}
+
+/// A server that never reads, flooded by a client with reliable and unreliable packets: its inbox stops at
+/// MAX_INBOX, the rest waits in the link within its limits, a reliable send beyond them is refused whole
+/// (ERR_BUSY for the script), and every packet is delivered, held, dropped for a counted reason, or refused.
+#[test]
+fn a_peer_that_never_reads_holds_at_most_its_inbox_and_its_link() {
+    use peerkit_core::link::MAX_RELIABLE_HELD;
+    use peerkit_core::multiplayer::{
+        MultiplayerError, Network, TransferMode, MAX_INBOX, SERVER_ID,
+    };
+    let mut net = Network::new(1);
+    net.create_server().unwrap();
+    let client = net.create_client();
+    net.step(0);
+    let (mut reliable_sent, mut unreliable_sent, mut busy) = (0u64, 0u64, 0u64);
+    for i in 0..300_000u64 {
+        let mode = if i % 3 == 0 {
+            TransferMode::Unreliable
+        } else {
+            TransferMode::Reliable
+        };
+        match net.send(client, i, SERVER_ID, mode, 0, Bytes::from_static(b"x")) {
+            Ok(()) if mode == TransferMode::Reliable => reliable_sent += 1,
+            Ok(()) => unreliable_sent += 1,
+            Err(MultiplayerError::Backlog(SERVER_ID)) => busy += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+        net.step(i);
+        assert!(net.available(SERVER_ID) <= MAX_INBOX);
+    }
+    let route = net.route_stats(client).unwrap();
+    assert_eq!(net.available(SERVER_ID), MAX_INBOX);
+    assert!(
+        busy > 0,
+        "reliable sends were refused once the link was full"
+    );
+    assert!(route.to_server_queued <= MAX_RELIABLE_HELD + LinkConfig::default().queue_limit);
+    let link = route.to_server;
+    assert_eq!(
+        link.packets_in,
+        reliable_sent + unreliable_sent,
+        "a refused send counts nothing"
+    );
+    assert_eq!(
+        link.packets_in,
+        link.packets_delivered + link.dropped_overflow + route.to_server_queued as u64,
+        "every packet delivered, dropped for a counted reason, or held"
+    );
+    assert_eq!(link.packets_delivered, MAX_INBOX as u64);
+}

@@ -62,6 +62,7 @@ impl GodotErrorCode for MultiplayerError {
             | MultiplayerError::InvalidChannel(_)
             | MultiplayerError::InvalidMaxPacketSize(_) => Error::ERR_INVALID_PARAMETER,
             MultiplayerError::NotServer(_) => Error::ERR_UNAVAILABLE,
+            MultiplayerError::Backlog(_) => Error::ERR_BUSY,
         }
     }
 }

@@ -70,6 +70,9 @@ impl Payload for Bytes {
 /// How many simulated losses in a row can each cost a reliable packet a retransmission timeout (see
 /// [`LinkModel::send_reliable`]); after that the packet goes through, so even a link with loss 1.0 delivers.
 pub const MAX_RELIABLE_RETRANSMISSIONS: u32 = 8;
+/// The most reliable packets one link holds at once (they are not subject to `queue_limit`, and wait while the
+/// link is down): beyond it [`LinkModel::send_reliable`] refuses, as a reliable transport's send buffer would.
+pub const MAX_RELIABLE_HELD: usize = 65_536;
 /// The shortest simulated retransmission timeout, in microseconds.
 pub const MIN_RETRANSMISSION_TIMEOUT_US: Micros = 20_000;
 
@@ -180,6 +183,8 @@ pub struct LinkModel<P = Bytes> {
     transmitter_free_at: Micros,
     /// The latest delivery time scheduled so far; in-order packets are never due before it.
     latest_due: Micros,
+    /// How many of the queued packets are reliable ones.
+    reliable_held: usize,
     stats: LinkStats,
 }
 
@@ -195,8 +200,15 @@ impl<P: Payload> LinkModel<P> {
             next_seq: 0,
             transmitter_free_at: 0,
             latest_due: 0,
+            reliable_held: 0,
             stats: LinkStats::default(),
         }
+    }
+
+    /// Whether [`send_reliable`](Self::send_reliable) would take another packet (fewer than
+    /// [`MAX_RELIABLE_HELD`] reliable packets are held).
+    pub fn has_reliable_room(&self) -> bool {
+        self.reliable_held < MAX_RELIABLE_HELD
     }
 
     /// The current settings.
@@ -301,8 +313,12 @@ impl<P: Payload> LinkModel<P> {
     /// to [`MAX_RELIABLE_RETRANSMISSIONS`] in a row) adds one retransmission timeout: twice `latency_ms` plus four
     /// times `jitter_ms`, at least [`MIN_RETRANSMISSION_TIMEOUT_US`]. It is due no earlier than `not_before`
     /// (the caller's ordering, such as the previous reliable packet of its channel), is not subject to
-    /// `queue_limit`, and while the link is down it waits. Returns when it is due.
-    pub fn send_reliable(&mut self, now: Micros, packet: P, not_before: Micros) -> Micros {
+    /// `queue_limit`, and while the link is down it waits. Returns when it is due, or `None` (refused, nothing
+    /// counted) when [`MAX_RELIABLE_HELD`] reliable packets are held already.
+    pub fn send_reliable(&mut self, now: Micros, packet: P, not_before: Micros) -> Option<Micros> {
+        if !self.has_reliable_room() {
+            return None;
+        }
         self.stats.packets_in += 1;
         self.stats.bytes_in += packet.len() as u64;
         let mut due =
@@ -317,7 +333,7 @@ impl<P: Payload> LinkModel<P> {
             self.stats.retransmitted += 1;
             due += timeout;
         }
-        self.schedule(now, due.max(not_before), false, true, packet)
+        Some(self.schedule(now, due.max(not_before), false, true, packet))
     }
 
     /// Releases the next packet due at or before `now`, if any. While the link is down, nothing is released
@@ -327,6 +343,7 @@ impl<P: Payload> LinkModel<P> {
             return None;
         }
         let Reverse(item) = self.queue.pop()?;
+        self.reliable_held -= usize::from(item.reliable);
         let delay = item.due - item.sent_at;
         let stats = &mut self.stats;
         stats.delay_min_us = if stats.packets_delivered == 0 {
@@ -428,6 +445,7 @@ impl<P: Payload> LinkModel<P> {
             self.stats.reordered += 1;
         }
         self.latest_due = self.latest_due.max(due);
+        self.reliable_held += usize::from(reliable);
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queue.push(Reverse(Scheduled {

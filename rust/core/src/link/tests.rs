@@ -424,7 +424,7 @@ fn reliable_packets_are_delayed_by_loss_never_dropped() {
         }),
         3,
     );
-    let due = model.send_reliable(0, Bytes::from_static(b"r"), 0);
+    let due = model.send_reliable(0, Bytes::from_static(b"r"), 0).unwrap();
     // 10 ms of latency plus 8 retransmission timeouts of 2 x 10 ms each.
     assert_eq!(due, 10_000 + 8 * 20_000);
     assert!(model.poll(due - 1).is_none());
@@ -433,7 +433,7 @@ fn reliable_packets_are_delayed_by_loss_never_dropped() {
     assert_eq!(model.stats().dropped_loss, 0);
     // Without loss: no retransmission; `not_before` holds a packet behind its predecessor.
     let mut clean: LinkModel = LinkModel::new(LinkConfig::default(), 3);
-    assert_eq!(clean.send_reliable(5, Bytes::from_static(b"a"), 50), 50);
+    assert_eq!(clean.send_reliable(5, Bytes::from_static(b"a"), 50), Some(50));
     assert_eq!(clean.stats().retransmitted, 0);
 }
 

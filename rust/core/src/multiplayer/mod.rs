@@ -23,7 +23,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
-use crate::link::{change_all, LinkConfig, LinkModel, LinkStats, Micros, Payload};
+use crate::link::{
+    change_all, LinkConfig, LinkModel, LinkStats, Micros, Payload, MAX_RELIABLE_HELD,
+};
 use crate::rng::Rng;
 
 #[cfg(test)]
@@ -40,6 +42,10 @@ pub const MAX_CHANNEL: i64 = 255;
 
 /// The default and largest `max_packet_size`, as Godot's ENet peer: 16 MiB.
 pub const MAX_PACKET_SIZE_LIMIT: usize = 1 << 24;
+/// The most packets a peer's inbox holds unread. Beyond it, deliveries to that peer wait in its link (where
+/// unreliable ones are subject to `queue_limit`, reliable ones to [`MAX_RELIABLE_HELD`]), so a peer that stops
+/// reading costs at most this many packets, plus what its link holds.
+pub const MAX_INBOX: usize = 65_536;
 
 /// How a packet is delivered; Godot's `MultiplayerPeer.TransferMode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +144,10 @@ pub enum MultiplayerError {
     /// Only the server may do this (clients have one connection: the server).
     #[error("only the server can disconnect peer {0}; a client disconnects itself with close()")]
     NotServer(PeerId),
+    /// The link towards this peer holds as many reliable packets as it may: the peer reads too slowly, or its
+    /// link is cut. Nothing was sent; try again later.
+    #[error("the link to peer {0} holds {MAX_RELIABLE_HELD} reliable packets already (it reads too slowly, or its link is cut); nothing was sent")]
+    Backlog(PeerId),
 }
 
 /// Counters of one peer.
@@ -214,8 +224,10 @@ impl Lane {
             TransferMode::Reliable => {
                 let channel = packet.channel;
                 let not_before = self.reliable_due.get(&channel).copied().unwrap_or(0);
-                let due = self.model.send_reliable(now, packet, not_before);
-                self.reliable_due.insert(channel, due);
+                // `Network::send` checked for room first, so this is never refused.
+                if let Some(due) = self.model.send_reliable(now, packet, not_before) {
+                    self.reliable_due.insert(channel, due);
+                }
             }
         }
     }
@@ -437,7 +449,15 @@ impl Network {
                 (&mut route.to_server, SERVER_ID),
                 (&mut route.to_client, *client),
             ] {
-                while let Some(result) = lane.poll(now) {
+                // A full inbox leaves the rest in the link, in order, until the peer reads.
+                while self
+                    .peers
+                    .get(&receiver)
+                    .is_none_or(|peer| peer.inbox.len() < MAX_INBOX)
+                {
+                    let Some(result) = lane.poll(now) else {
+                        break;
+                    };
                     let Some(peer) = self.peers.get_mut(&receiver) else {
                         continue;
                     };
@@ -523,6 +543,26 @@ impl Network {
                     .collect(),
             }
         };
+        if mode == TransferMode::Reliable {
+            // All or nothing: refused whole when any destination's link is full of reliable packets.
+            for (client, direction) in &destinations {
+                let full = self.routes.get(client).is_some_and(|route| {
+                    let lane = match direction {
+                        Direction::ToServer => &route.to_server,
+                        Direction::ToClient => &route.to_client,
+                    };
+                    !lane.model.has_reliable_room()
+                });
+                if full {
+                    let peer = if *direction == Direction::ToServer {
+                        SERVER_ID
+                    } else {
+                        *client
+                    };
+                    return Err(MultiplayerError::Backlog(peer));
+                }
+            }
+        }
         let packet = Packet {
             from,
             mode,
