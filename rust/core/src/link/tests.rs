@@ -433,7 +433,10 @@ fn reliable_packets_are_delayed_by_loss_never_dropped() {
     assert_eq!(model.stats().dropped_loss, 0);
     // Without loss: no retransmission; `not_before` holds a packet behind its predecessor.
     let mut clean: LinkModel = LinkModel::new(LinkConfig::default(), 3);
-    assert_eq!(clean.send_reliable(5, Bytes::from_static(b"a"), 50), Some(50));
+    assert_eq!(
+        clean.send_reliable(5, Bytes::from_static(b"a"), 50),
+        Some(50)
+    );
     assert_eq!(clean.stats().retransmitted, 0);
 }
 

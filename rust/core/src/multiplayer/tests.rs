@@ -1,5 +1,7 @@
 use super::*;
-use crate::link::LinkConfigError;
+use bytes::Bytes;
+
+use crate::link::{LinkConfig, LinkConfigError};
 
 fn connected(seed: u64, clients: usize) -> (Network, Vec<PeerId>) {
     let mut net = Network::new(seed);
