@@ -268,7 +268,7 @@ func _reliable() -> void:
 		link.inner = ends[side]
 		link.use_manual_clock = true
 		link.seed = side + 1
-		link.configure({"loss": 0.1, "latency_ms": 50}, LinkConditioner.OUTBOUND)
+		link.configure({"loss": 0.1, "latency_ms": 50}, LinkConditioner.DIRECTION_OUTBOUND)
 		var reliable := ReliablePacketPeer.new()
 		reliable.use_manual_clock = true
 		reliable.inner = link

@@ -27,8 +27,8 @@ func _run() -> void:
 		var link := LinkConditioner.new()
 		link.inner = ends[side]
 		link.seed = 100 + side
-		link.apply_preset("lossy", LinkConditioner.OUTBOUND)
-		link.configure({"loss": 0.05}, LinkConditioner.OUTBOUND)
+		link.apply_preset("lossy", LinkConditioner.DIRECTION_OUTBOUND)
+		link.configure({"loss": 0.05}, LinkConditioner.DIRECTION_OUTBOUND)
 		var reliable := ReliablePacketPeer.new()
 		reliable.inner = link
 		peers.append(reliable)

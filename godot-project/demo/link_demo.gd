@@ -41,7 +41,7 @@ func _stream(preset) -> Dictionary:
 	client.use_manual_clock = true
 	client.seed = 1
 	if preset is String:
-		client.apply_preset(preset, LinkConditioner.OUTBOUND)
+		client.apply_preset(preset, LinkConditioner.DIRECTION_OUTBOUND)
 	var server: LocalPacketPeer = ends[1]
 	var received := []
 	for tick in UPDATES:

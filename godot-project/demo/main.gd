@@ -194,12 +194,12 @@ func _select_preset(index: int) -> void:
 		return
 	preset_button.select(index)
 	for link in [position_link, chat_link]:
-		link.apply_preset(PRESETS[index], LinkConditioner.BOTH)
+		link.apply_preset(PRESETS[index], LinkConditioner.DIRECTION_BOTH)
 	_read_sliders_from_link()
 
 
 func _read_sliders_from_link() -> void:
-	var settings: Dictionary = position_link.get_settings(LinkConditioner.OUTBOUND)
+	var settings: Dictionary = position_link.get_settings(LinkConditioner.DIRECTION_OUTBOUND)
 	updating_sliders = true
 	for key in sliders:
 		sliders[key].value = settings[key]
@@ -219,7 +219,7 @@ func _slider_changed(value: float, key: String) -> void:
 	if updating_sliders:
 		return
 	for link in [position_link, chat_link]:
-		link.configure({key: value}, LinkConditioner.BOTH)
+		link.configure({key: value}, LinkConditioner.DIRECTION_BOTH)
 
 
 func _link_toggled(up: bool) -> void:

@@ -46,7 +46,7 @@ func _ready() -> void:
 	client_b_id = client_b.get_unique_id()
 	_add_peer(row, "ClientB", client_b, "client B: %s link" % options["preset"])
 	network.apply_preset(client_b_id, options["preset"])
-	latency_slider.set_value_no_signal(network.get_link_conditions(client_b_id, LocalMultiplayerNetwork.TO_CLIENT)["latency_ms"])
+	latency_slider.set_value_no_signal(network.get_link_conditions(client_b_id, LocalMultiplayerNetwork.DIRECTION_TO_CLIENT)["latency_ms"])
 	apis["Server"].peer_connected.connect(_spawn_player)
 	# The server's own player.
 	spawners["Server"].spawn([1, 0])
@@ -90,7 +90,7 @@ func _controls() -> Control:
 func _show_latency() -> void:
 	if client_b_id == 0:
 		return
-	var settings := network.get_link_conditions(client_b_id, LocalMultiplayerNetwork.TO_CLIENT)
+	var settings := network.get_link_conditions(client_b_id, LocalMultiplayerNetwork.DIRECTION_TO_CLIENT)
 	latency_label.text = "client B latency %d ms each way, loss %.3f" % [settings["latency_ms"], settings["loss"]]
 
 

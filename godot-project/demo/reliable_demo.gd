@@ -56,7 +56,7 @@ func _run() -> void:
 		var link := LinkConditioner.new()
 		link.inner = transport[side]
 		link.seed = options["seed"] + side
-		if link.apply_preset(options["preset"], LinkConditioner.OUTBOUND) != OK:
+		if link.apply_preset(options["preset"], LinkConditioner.DIRECTION_OUTBOUND) != OK:
 			quit(2)
 			return
 		var overrides := {}
@@ -66,7 +66,7 @@ func _run() -> void:
 			overrides["latency_ms"] = options["latency"]
 		if options["jitter"] >= 0.0:
 			overrides["jitter_ms"] = options["jitter"]
-		if link.configure(overrides, LinkConditioner.OUTBOUND) != OK:
+		if link.configure(overrides, LinkConditioner.DIRECTION_OUTBOUND) != OK:
 			quit(2)
 			return
 		var peer := ReliablePacketPeer.new()
@@ -75,7 +75,7 @@ func _run() -> void:
 		peers.append(peer)
 	var client := peers[0]
 	var server := peers[1]
-	var settings: Dictionary = links[0].get_settings(LinkConditioner.OUTBOUND)
+	var settings: Dictionary = links[0].get_settings(LinkConditioner.DIRECTION_OUTBOUND)
 	print("ReliablePacketPeer -> LinkConditioner (\"%s\": latency %s ms, jitter %s ms, loss %s, bursts %s) -> %s" % [
 		options["preset"], settings["latency_ms"], settings["jitter_ms"], settings["loss"],
 		"on" if settings["burst_enter_probability"] > 0 else "off",

@@ -36,7 +36,7 @@ func _run() -> void:
 	_pump()
 	_check(server.greetings == ["hello from 2"], "the RPC arrives at 100 ms: %s" % [server.greetings])
 
-	network.set_link_conditions(2, {"loss": 1.0}, LocalMultiplayerNetwork.TO_CLIENT)
+	network.set_link_conditions(2, {"loss": 1.0}, LocalMultiplayerNetwork.DIRECTION_TO_CLIENT)
 	server.greet.rpc_id(2, "still reliable")  # reliable: delayed by retransmissions, never lost
 	network.advance(1000)
 	_pump()

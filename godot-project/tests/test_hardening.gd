@@ -56,7 +56,7 @@ func test_flooding_a_bandwidth_capped_conditioner_drops_and_counts_the_excess() 
 	var conditioner := LinkConditioner.new()
 	conditioner.inner = ends[0]
 	conditioner.use_manual_clock = true
-	conditioner.configure({"bandwidth_bytes_per_second": 10000, "queue_limit": 500}, LinkConditioner.OUTBOUND)
+	conditioner.configure({"bandwidth_bytes_per_second": 10000, "queue_limit": 500}, LinkConditioner.DIRECTION_OUTBOUND)
 	var packet := PackedByteArray()
 	packet.resize(100)
 	var before := _rss_kib()

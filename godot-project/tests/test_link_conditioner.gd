@@ -42,7 +42,7 @@ func test_outbound_latency_releases_a_packet_at_exactly_its_time() -> void:
 	var setup := _wrapped()
 	var conditioner: LinkConditioner = setup[0]
 	var far: LocalPacketPeer = setup[1]
-	assert_ok(conditioner.configure({"latency_ms": 100}, LinkConditioner.OUTBOUND))
+	assert_ok(conditioner.configure({"latency_ms": 100}, LinkConditioner.DIRECTION_OUTBOUND))
 	assert_ok(conditioner.put_packet(PackedByteArray([1])))
 	assert_eq(far.get_available_packet_count(), 0, "at 0 ms")
 	conditioner.advance(99)
@@ -56,7 +56,7 @@ func test_inbound_latency_holds_received_packets() -> void:
 	var setup := _wrapped()
 	var conditioner: LinkConditioner = setup[0]
 	var far: LocalPacketPeer = setup[1]
-	assert_ok(conditioner.configure({"latency_ms": 100}, LinkConditioner.INBOUND))
+	assert_ok(conditioner.configure({"latency_ms": 100}, LinkConditioner.DIRECTION_INBOUND))
 	far.put_packet(PackedByteArray([2]))
 	assert_eq(conditioner.get_available_packet_count(), 0, "at 0 ms")
 	conditioner.advance(99.5)
@@ -112,7 +112,7 @@ func test_cutting_the_link_drops_packets_in_flight() -> void:
 func test_duplication_delivers_twice() -> void:
 	var setup := _wrapped()
 	var conditioner: LinkConditioner = setup[0]
-	conditioner.configure({"duplicate": 1.0}, LinkConditioner.OUTBOUND)
+	conditioner.configure({"duplicate": 1.0}, LinkConditioner.DIRECTION_OUTBOUND)
 	conditioner.put_packet(PackedByteArray([7, 7]))
 	assert_eq(_drain(setup[1]), [PackedByteArray([7, 7]), PackedByteArray([7, 7])])
 	assert_eq(conditioner.get_stats()["outbound"]["duplicated"], 1)
@@ -144,7 +144,7 @@ func test_stats_match_what_the_test_saw() -> void:
 	var conditioner: LinkConditioner = setup[0]
 	conditioner.seed = 99
 	assert_ok(conditioner.configure({"latency_ms": 20, "jitter_ms": 10, "loss": 0.2, "duplicate": 0.1,
-		"jitter_distribution": "normal", "jitter_may_reorder": true}, LinkConditioner.OUTBOUND))
+		"jitter_distribution": "normal", "jitter_may_reorder": true}, LinkConditioner.DIRECTION_OUTBOUND))
 	var bytes_put := 0
 	for i in 2000:
 		var packet := PackedByteArray([i & 0xFF, i >> 8])
@@ -219,7 +219,7 @@ func test_jitter_keeps_order_unless_reordering_is_allowed() -> void:
 func test_bandwidth_cap_paces_packets() -> void:
 	var setup := _wrapped()
 	var conditioner: LinkConditioner = setup[0]
-	conditioner.configure({"bandwidth_bytes_per_second": 10000}, LinkConditioner.OUTBOUND)
+	conditioner.configure({"bandwidth_bytes_per_second": 10000}, LinkConditioner.DIRECTION_OUTBOUND)
 	var packet := PackedByteArray()
 	packet.resize(100)  # 100 bytes at 10 kB/s: one every 10 ms
 	for i in 10:
@@ -271,7 +271,7 @@ func test_configure_refuses_bad_settings_and_changes_nothing() -> void:
 	assert_error(conditioner.configure({"jitter_distribution": "gamma"}), ERR_INVALID_PARAMETER)
 	assert_error(conditioner.configure({"latency_ms": 50, "loss": 2.0}), ERR_INVALID_PARAMETER)
 	assert_error(conditioner.configure({"loss": 0.5}, 7), ERR_INVALID_PARAMETER)
-	assert_error_logged("direction must be OUTBOUND (1), INBOUND (2) or BOTH (3), got 7")
+	assert_error_logged("direction must be DIRECTION_OUTBOUND (1), DIRECTION_INBOUND (2) or DIRECTION_BOTH (3), got 7")
 	assert_eq(conditioner.get_settings(), before, "no refused call changed anything")
 	assert_eq(conditioner.get_settings()["latency_ms"], 10)
 
@@ -279,11 +279,11 @@ func test_configure_refuses_bad_settings_and_changes_nothing() -> void:
 func test_presets_set_both_directions_and_unknown_ones_are_refused() -> void:
 	var conditioner := LinkConditioner.new()
 	assert_ok(conditioner.apply_preset("3g"))
-	assert_eq(conditioner.get_settings(LinkConditioner.OUTBOUND)["latency_ms"], 75)
-	assert_eq(conditioner.get_settings(LinkConditioner.INBOUND)["latency_ms"], 75)
-	assert_ok(conditioner.apply_preset("satellite", LinkConditioner.INBOUND))
-	assert_eq(conditioner.get_settings(LinkConditioner.OUTBOUND)["latency_ms"], 75)
-	assert_eq(conditioner.get_settings(LinkConditioner.INBOUND)["latency_ms"], 280)
+	assert_eq(conditioner.get_settings(LinkConditioner.DIRECTION_OUTBOUND)["latency_ms"], 75)
+	assert_eq(conditioner.get_settings(LinkConditioner.DIRECTION_INBOUND)["latency_ms"], 75)
+	assert_ok(conditioner.apply_preset("satellite", LinkConditioner.DIRECTION_INBOUND))
+	assert_eq(conditioner.get_settings(LinkConditioner.DIRECTION_OUTBOUND)["latency_ms"], 75)
+	assert_eq(conditioner.get_settings(LinkConditioner.DIRECTION_INBOUND)["latency_ms"], 280)
 	assert_error(conditioner.apply_preset("dialup"), ERR_INVALID_PARAMETER)
 	assert_error_logged("unknown link preset \"dialup\"")
 	for name in ["clean", "wifi", "4g", "3g", "lossy", "satellite"]:
@@ -375,7 +375,7 @@ func test_wrapping_packet_peer_udp_with_the_real_clock() -> void:
 	b.set_dest_address("127.0.0.1", a.get_local_port())
 	var conditioner := LinkConditioner.new()
 	conditioner.inner = a
-	assert_ok(conditioner.configure({"latency_ms": 40}, LinkConditioner.OUTBOUND))
+	assert_ok(conditioner.configure({"latency_ms": 40}, LinkConditioner.DIRECTION_OUTBOUND))
 	var started := Time.get_ticks_usec()
 	assert_ok(conditioner.put_var("over udp"))
 	var arrived_after := -1.0
@@ -405,7 +405,7 @@ func test_inbound_latency_counts_from_arrival_at_the_inner_peer() -> void:
 	var link := LinkConditioner.new()
 	link.use_manual_clock = true
 	link.inner = ends[0]
-	link.configure({"latency_ms": 30}, LinkConditioner.INBOUND)
+	link.configure({"latency_ms": 30}, LinkConditioner.DIRECTION_INBOUND)
 	ends[1].put_packet(PackedByteArray([1]))
 	link.advance(29)
 	assert_eq(link.get_available_packet_count(), 0, "not yet at 29 ms")
@@ -464,3 +464,15 @@ func test_a_cycle_through_a_gdscript_wrapper_is_refused() -> void:
 	link.inner = wrapper
 	assert_null(link.inner, "link -> script wrapper -> reliable -> link is a cycle too")
 	reliable.inner = null
+
+
+# get_settings defaults to DIRECTION_BOTH, as configure does: the common settings, or an error when they differ.
+func test_get_settings_of_both_directions_when_they_agree_and_an_error_when_not() -> void:
+	var link := LinkConditioner.new()
+	link.configure({"latency_ms": 20})
+	assert_eq(link.get_settings()["latency_ms"], 20, "both directions, the default")
+	link.configure({"loss": 0.5}, LinkConditioner.DIRECTION_INBOUND)
+	assert_eq(link.get_settings(), {}, "the directions differ now")
+	assert_error_logged("the two directions have different settings")
+	assert_eq(link.get_settings(LinkConditioner.DIRECTION_INBOUND)["loss"], 0.5)
+	assert_eq(link.get_settings(LinkConditioner.DIRECTION_OUTBOUND)["loss"], 0)

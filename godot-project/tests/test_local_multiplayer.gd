@@ -200,7 +200,7 @@ func test_multiplayer_synchronizer_replicates_a_property() -> void:
 
 func test_latency_delivers_an_rpc_exactly_when_due() -> void:
 	_session(1)
-	assert_ok(network.set_link_conditions(_id("a"), {"latency_ms": 100}, LocalMultiplayerNetwork.TO_SERVER))
+	assert_ok(network.set_link_conditions(_id("a"), {"latency_ms": 100}, LocalMultiplayerNetwork.DIRECTION_TO_SERVER))
 	var sent_at := network.get_time_msec()
 	_game("a").say.rpc_id(1, "late")
 	network.advance(99.999)
@@ -216,7 +216,7 @@ func test_latency_delivers_an_rpc_exactly_when_due() -> void:
 func test_total_loss_keeps_reliable_and_loses_unreliable() -> void:
 	_session(1)
 	var a := _id("a")
-	assert_ok(network.set_link_conditions(a, {"loss": 1.0}, LocalMultiplayerNetwork.TO_CLIENT))
+	assert_ok(network.set_link_conditions(a, {"loss": 1.0}, LocalMultiplayerNetwork.DIRECTION_TO_CLIENT))
 	for i in 5:
 		_game("server").shout.rpc_id(a, i)
 		_game("server").update.rpc_id(a, i)
@@ -253,7 +253,7 @@ func test_a_cut_client_gets_reliable_calls_after_the_link_recovers() -> void:
 func test_unreliable_ordered_never_goes_back() -> void:
 	_session(1)
 	assert_ok(network.set_link_conditions(_id("a"), {"latency_ms": 30, "jitter_ms": 25, "jitter_may_reorder": true},
-			LocalMultiplayerNetwork.TO_SERVER))
+			LocalMultiplayerNetwork.DIRECTION_TO_SERVER))
 	for i in 200:
 		_game("a").update.rpc_id(1, i)
 		network.advance(1)
@@ -317,7 +317,7 @@ func test_bad_arguments_are_refused_and_change_nothing() -> void:
 	assert_error(network.set_link_conditions(client.get_unique_id(), {"loss": 2.0}), ERR_INVALID_PARAMETER)
 	assert_error(network.set_link_conditions(12345, {"loss": 0.5}), ERR_INVALID_PARAMETER)
 	assert_error(network.set_link_conditions(client.get_unique_id(), {"loss": 0.5}, 9), ERR_INVALID_PARAMETER)
-	assert_eq(network.get_link_conditions(client.get_unique_id(), LocalMultiplayerNetwork.TO_SERVER)["loss"], 0)
+	assert_eq(network.get_link_conditions(client.get_unique_id(), LocalMultiplayerNetwork.DIRECTION_TO_SERVER)["loss"], 0)
 	server.set_target_peer(99999)
 	assert_error(server.put_packet(PackedByteArray([1])), ERR_INVALID_PARAMETER, "unknown target")
 	server.set_target_peer(0)
@@ -417,6 +417,6 @@ func test_setting_the_seed_keeps_the_settings_made_before() -> void:
 	var client := network.create_client()
 	network.poll()
 	var id := client.get_unique_id()
-	assert_eq(network.get_link_conditions(id, LocalMultiplayerNetwork.TO_SERVER)["latency_ms"], 77)
-	assert_eq(network.get_link_conditions(id, LocalMultiplayerNetwork.TO_CLIENT)["latency_ms"], 77)
+	assert_eq(network.get_link_conditions(id, LocalMultiplayerNetwork.DIRECTION_TO_SERVER)["latency_ms"], 77)
+	assert_eq(network.get_link_conditions(id, LocalMultiplayerNetwork.DIRECTION_TO_CLIENT)["latency_ms"], 77)
 	assert_eq(id, 2, "sequential ids kept too")

@@ -23,7 +23,7 @@ func _lossy_setup(settings: Dictionary) -> Dictionary:
 		link.inner = ends[0] if side == "a" else ends[1]
 		link.use_manual_clock = true
 		link.seed = 11 if side == "a" else 12
-		link.configure(settings, LinkConditioner.OUTBOUND)
+		link.configure(settings, LinkConditioner.DIRECTION_OUTBOUND)
 		var reliable := ReliablePacketPeer.new()
 		reliable.use_manual_clock = true
 		reliable.inner = link

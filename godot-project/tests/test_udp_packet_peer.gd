@@ -211,7 +211,7 @@ func test_as_the_inner_peer_of_the_reliable_and_the_conditioned_peers() -> void:
 	udp_b.set_dest_address("127.0.0.1", udp_a.get_local_port())
 	var link := LinkConditioner.new()
 	link.inner = udp_a
-	link.configure({"loss": 0.2, "latency_ms": 5}, LinkConditioner.OUTBOUND)
+	link.configure({"loss": 0.2, "latency_ms": 5}, LinkConditioner.DIRECTION_OUTBOUND)
 	var a := ReliablePacketPeer.new()
 	var b := ReliablePacketPeer.new()
 	a.inner = link

@@ -210,13 +210,13 @@ impl IPacketPeerExtension for LinkConditioner {
 impl LinkConditioner {
     /// Direction: packets this conditioner sends to [member inner].
     #[constant]
-    const OUTBOUND: i64 = 1;
+    const DIRECTION_OUTBOUND: i64 = 1;
     /// Direction: packets this conditioner receives from [member inner].
     #[constant]
-    const INBOUND: i64 = 2;
-    /// Direction: both [constant OUTBOUND] and [constant INBOUND].
+    const DIRECTION_INBOUND: i64 = 2;
+    /// Direction: both [constant DIRECTION_OUTBOUND] and [constant DIRECTION_INBOUND].
     #[constant]
-    const BOTH: i64 = 3;
+    const DIRECTION_BOTH: i64 = 3;
 
     /// Returns the wrapped peer, or [code]null[/code].
     #[func]
@@ -292,7 +292,7 @@ impl LinkConditioner {
             });
     }
 
-    /// Changes settings of one direction or both ([constant OUTBOUND], [constant INBOUND], [constant BOTH]).
+    /// Changes settings of one direction or both ([constant DIRECTION_OUTBOUND], [constant DIRECTION_INBOUND], [constant DIRECTION_BOTH]).
     /// Settings not named keep their values. Returns [constant OK], or [constant ERR_INVALID_PARAMETER] with an
     /// error naming the problem, in which case nothing changes. Settings (all off by default):
     /// [code]latency_ms[/code] (mean one-way delay), [code]jitter_ms[/code] (spread of the delay),
@@ -359,16 +359,24 @@ impl LinkConditioner {
         Error::OK
     }
 
-    /// Returns the settings of one direction ([constant OUTBOUND] or [constant INBOUND]) as a Dictionary in
-    /// the form [method configure] takes.
+    /// Returns the settings of [param direction] as a Dictionary in the form [method configure] takes. With
+    /// [constant DIRECTION_BOTH] (the default, as for [method configure]) both directions must have the same
+    /// settings; when they differ, pushes an error and returns an empty Dictionary: ask for
+    /// [constant DIRECTION_OUTBOUND] or [constant DIRECTION_INBOUND].
     #[func]
-    fn get_settings(&self, #[opt(default = 1)] direction: i64) -> VarDictionary {
+    fn get_settings(&self, #[opt(default = 3)] direction: i64) -> VarDictionary {
         let link = self.link.borrow();
+        let (outbound, inbound) = (link.conditioner.outbound(), link.conditioner.inbound());
         let config = match direction {
-            Self::OUTBOUND => link.conditioner.outbound(),
-            Self::INBOUND => link.conditioner.inbound(),
+            Self::DIRECTION_OUTBOUND => outbound,
+            Self::DIRECTION_INBOUND => inbound,
+            Self::DIRECTION_BOTH if outbound == inbound => outbound,
+            Self::DIRECTION_BOTH => {
+                godot_error!("LinkConditioner.get_settings: the two directions have different settings; ask for DIRECTION_OUTBOUND or DIRECTION_INBOUND");
+                return VarDictionary::new();
+            }
             _ => {
-                godot_error!("LinkConditioner.get_settings: direction must be OUTBOUND (1) or INBOUND (2), got {direction}");
+                godot_error!("LinkConditioner.get_settings: direction must be DIRECTION_OUTBOUND (1), DIRECTION_INBOUND (2) or DIRECTION_BOTH (3), got {direction}");
                 return VarDictionary::new();
             }
         };
@@ -438,12 +446,12 @@ impl LinkConditioner {
 
 fn directions(method: &str, direction: i64) -> Option<Directions> {
     match direction {
-        LinkConditioner::OUTBOUND => Some(Directions::Outbound),
-        LinkConditioner::INBOUND => Some(Directions::Inbound),
-        LinkConditioner::BOTH => Some(Directions::Both),
+        LinkConditioner::DIRECTION_OUTBOUND => Some(Directions::Outbound),
+        LinkConditioner::DIRECTION_INBOUND => Some(Directions::Inbound),
+        LinkConditioner::DIRECTION_BOTH => Some(Directions::Both),
         _ => {
             godot_error!(
-                "LinkConditioner.{method}: direction must be OUTBOUND (1), INBOUND (2) or BOTH (3), got {direction}"
+                "LinkConditioner.{method}: direction must be DIRECTION_OUTBOUND (1), DIRECTION_INBOUND (2) or DIRECTION_BOTH (3), got {direction}"
             );
             None
         }

@@ -89,13 +89,13 @@ impl IRefCounted for LocalMultiplayerNetwork {
 impl LocalMultiplayerNetwork {
     /// [method set_link_conditions] and friends: the client-to-server direction.
     #[constant]
-    const TO_SERVER: i64 = 1;
+    const DIRECTION_TO_SERVER: i64 = 1;
     /// [method set_link_conditions] and friends: the server-to-client direction.
     #[constant]
-    const TO_CLIENT: i64 = 2;
+    const DIRECTION_TO_CLIENT: i64 = 2;
     /// [method set_link_conditions] and friends: both directions.
     #[constant]
-    const BOTH: i64 = 3;
+    const DIRECTION_BOTH: i64 = 3;
 
     /// Creates the server (unique id 1), connected at once. A network has one server at a time: while it is
     /// open, this pushes an error and returns [code]null[/code].
@@ -174,8 +174,8 @@ impl LocalMultiplayerNetwork {
             .map_or(-1.0, |due| due as f64 / 1000.0)
     }
 
-    /// Changes the link between client [param peer_id] and the server, in one direction ([constant TO_SERVER],
-    /// [constant TO_CLIENT]) or [constant BOTH]. [param settings] takes the names and ranges of
+    /// Changes the link between client [param peer_id] and the server, in one direction ([constant DIRECTION_TO_SERVER],
+    /// [constant DIRECTION_TO_CLIENT]) or [constant DIRECTION_BOTH]. [param settings] takes the names and ranges of
     /// [method LinkConditioner.configure] ([code]latency_ms[/code], [code]jitter_ms[/code], [code]loss[/code],
     /// [code]link_up[/code], ...); settings not named keep their value. [param peer_id] 0 changes every
     /// client's link and those of clients created later. Unreliable packets get every impairment; reliable ones
@@ -202,7 +202,7 @@ impl LocalMultiplayerNetwork {
 
     /// Replaces the settings of client [param peer_id]'s link (0: every client's, now and later) with a
     /// [LinkConditioner] preset: [code]"clean"[/code], [code]"wifi"[/code], [code]"4g"[/code], [code]"3g"[/code],
-    /// [code]"lossy"[/code] or [code]"satellite"[/code], in [param direction] ([constant BOTH] by default).
+    /// [code]"lossy"[/code] or [code]"satellite"[/code], in [param direction] ([constant DIRECTION_BOTH] by default).
     #[func]
     fn apply_preset(
         &mut self,
@@ -230,7 +230,7 @@ impl LocalMultiplayerNetwork {
         self.change_links(
             "LocalMultiplayerNetwork.set_link_up",
             peer_id,
-            Self::BOTH,
+            Self::DIRECTION_BOTH,
             |config| {
                 config.link_up = up;
                 Ok(())
@@ -238,16 +238,16 @@ impl LocalMultiplayerNetwork {
         )
     }
 
-    /// Returns the settings of one direction ([constant TO_SERVER] or [constant TO_CLIENT]) of client
+    /// Returns the settings of one direction ([constant DIRECTION_TO_SERVER] or [constant DIRECTION_TO_CLIENT]) of client
     /// [param peer_id]'s link (0: the settings new clients get), as a Dictionary in the form
     /// [method set_link_conditions] takes; empty (with an error) for an unknown client.
     #[func]
     fn get_link_conditions(&self, peer_id: i64, direction: i64) -> VarDictionary {
         let direction = match direction {
-            Self::TO_SERVER => Direction::ToServer,
-            Self::TO_CLIENT => Direction::ToClient,
+            Self::DIRECTION_TO_SERVER => Direction::ToServer,
+            Self::DIRECTION_TO_CLIENT => Direction::ToClient,
             _ => {
-                godot_error!("LocalMultiplayerNetwork.get_link_conditions: direction must be TO_SERVER (1) or TO_CLIENT (2), got {direction}");
+                godot_error!("LocalMultiplayerNetwork.get_link_conditions: direction must be DIRECTION_TO_SERVER (1) or DIRECTION_TO_CLIENT (2), got {direction}");
                 return VarDictionary::new();
             }
         };
@@ -373,11 +373,11 @@ impl LocalMultiplayerNetwork {
         change: impl Fn(&mut LinkConfig) -> Result<(), LinkConfigError>,
     ) -> Error {
         let directions: &[Direction] = match direction {
-            Self::TO_SERVER => &[Direction::ToServer],
-            Self::TO_CLIENT => &[Direction::ToClient],
-            Self::BOTH => &[Direction::ToServer, Direction::ToClient],
+            Self::DIRECTION_TO_SERVER => &[Direction::ToServer],
+            Self::DIRECTION_TO_CLIENT => &[Direction::ToClient],
+            Self::DIRECTION_BOTH => &[Direction::ToServer, Direction::ToClient],
             _ => {
-                godot_error!("{what}: direction must be TO_SERVER (1), TO_CLIENT (2) or BOTH (3), got {direction}");
+                godot_error!("{what}: direction must be DIRECTION_TO_SERVER (1), DIRECTION_TO_CLIENT (2) or DIRECTION_BOTH (3), got {direction}");
                 return Error::ERR_INVALID_PARAMETER;
             }
         };
