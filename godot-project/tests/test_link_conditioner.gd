@@ -476,3 +476,14 @@ func test_get_settings_of_both_directions_when_they_agree_and_an_error_when_not(
 	assert_error_logged("the two directions have different settings")
 	assert_eq(link.get_settings(LinkConditioner.DIRECTION_INBOUND)["loss"], 0.5)
 	assert_eq(link.get_settings(LinkConditioner.DIRECTION_OUTBOUND)["loss"], 0)
+
+
+# Without an inner peer, get_packet used to return ERR_UNCONFIGURED silently and get_max_packet_size 0 with no
+# explanation: both say what is missing.
+func test_without_an_inner_peer_the_conditioner_says_what_is_missing() -> void:
+	var link := LinkConditioner.new()
+	assert_eq(link.get_packet(), PackedByteArray())
+	assert_error(link.get_packet_error(), ERR_UNCONFIGURED)
+	assert_error_logged("LinkConditioner.get_packet: no inner peer; set `inner` to the PacketPeer to wrap")
+	assert_eq(link.get_max_packet_size(), 0)
+	assert_error_logged("LinkConditioner.get_max_packet_size: no inner peer")

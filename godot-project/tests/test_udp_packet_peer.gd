@@ -284,3 +284,15 @@ func test_multicast_and_broadcast_behave_as_packet_peer_udp_does() -> void:
 	assert_eq(ours["received from group"], 1, "a multicast datagram arrived (PacketPeerUDP: %d)" % theirs["received from group"])
 	assert_eq(ours["received after leaving"], 0, "nothing after leaving the group")
 	assert_eq(ours["received broadcast"], 1, "a broadcast datagram arrived (PacketPeerUDP: %d)" % theirs["received broadcast"])
+
+
+# PacketPeerUDP returns ERR_FAILED for a packet too large for UDP and says nothing; UdpPacketPeer returns the
+# same code and says why.
+func test_a_packet_too_large_for_udp_is_refused_with_a_reason() -> void:
+	var pair := _pair("UdpPacketPeer")
+	var big := PackedByteArray()
+	big.resize(70000)
+	pair[1].set_dest_address("127.0.0.1", pair[1].get_local_port())
+	pair[0].set_dest_address("127.0.0.1", pair[1].get_local_port())
+	assert_error(pair[0].put_packet(big), FAILED)
+	assert_error_logged("packet of 70000 bytes is larger than a UDP datagram can carry (65507 bytes)")

@@ -1,5 +1,7 @@
 //! The one place where core errors become Godot `Error` codes.
 
+use std::cell::Cell;
+
 use godot::global::Error;
 use peerkit_core::link::LinkConfigError;
 use peerkit_core::multiplayer::MultiplayerError;
@@ -81,5 +83,17 @@ pub(crate) fn refusal_hint(err: Error) -> &'static str {
             "it is closed, or nobody is listening at the other end (for UDP: no socket on that port)"
         }
         _ => "see that peer's documentation for this error",
+    }
+}
+
+/// For a message said at most once per object: a call that keeps failing the same way (a loop that reads a
+/// peer with no inner peer every frame) gets one clear error rather than one per frame.
+#[derive(Debug, Default)]
+pub(crate) struct Once(Cell<bool>);
+
+impl Once {
+    /// True the first time only.
+    pub(crate) fn first(&self) -> bool {
+        !self.0.replace(true)
     }
 }

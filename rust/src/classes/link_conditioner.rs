@@ -13,6 +13,7 @@ use peerkit_core::link::conditioner::{Conditioner, Directions, Sent};
 use peerkit_core::link::{LinkConfig, LinkConfigError};
 
 use super::clock::Clock;
+use super::error::Once;
 use super::error::{refusal_hint, GodotErrorCode};
 use super::wrapping::{wraps, InnerPeer};
 use super::{ffi, link_settings};
@@ -116,6 +117,9 @@ pub struct LinkConditioner {
     link: RefCell<Link>,
     /// The packet last handed to Godot by `_get_packet`; kept so its pointer stays valid until the next call.
     current: Bytes,
+    /// Each says once that there is no inner peer, when its call cannot work without one.
+    no_inner_get: Once,
+    no_inner_size: Once,
     base: Base<PacketPeerExtension>,
 }
 
@@ -134,6 +138,8 @@ impl IPacketPeerExtension for LinkConditioner {
                 clock: Clock::real(),
             }),
             current: Bytes::new(),
+            no_inner_get: Once::default(),
+            no_inner_size: Once::default(),
             base,
         }
     }
@@ -147,6 +153,9 @@ impl IPacketPeerExtension for LinkConditioner {
             let link = self.link.get_mut();
             link.poll();
             let empty = if link.inner.is_none() {
+                if self.no_inner_get.first() {
+                    godot_error!("LinkConditioner.get_packet: no inner peer; set `inner` to the PacketPeer to wrap");
+                }
                 Error::ERR_UNCONFIGURED
             } else {
                 Error::ERR_UNAVAILABLE
@@ -418,7 +427,13 @@ impl LinkConditioner {
     /// when [member inner] is set.
     #[func(rename = get_max_packet_size)]
     fn max_packet_size(&self) -> i64 {
-        self.link.borrow().inner_max_packet_size
+        let link = self.link.borrow();
+        if link.inner.is_none() {
+            if self.no_inner_size.first() {
+                godot_error!("LinkConditioner.get_max_packet_size: no inner peer; it is 0 until `inner` is set, then the inner peer's");
+            }
+        }
+        link.inner_max_packet_size
     }
 
     /// Returns the counters: [code]"outbound"[/code] and [code]"inbound"[/code] each hold

@@ -112,6 +112,11 @@ impl IPacketPeerExtension for UdpPacketPeer {
                         godot_error!("UdpPacketPeer.put_packet: no destination; call set_dest_address() or connect_to_host() first");
                         return Error::ERR_UNCONFIGURED;
                     };
+                    if packet.len() > MAX_DATAGRAM {
+                        // PacketPeerUDP's code for this, with the reason it does not give.
+                        godot_error!("UdpPacketPeer.put_packet: a packet of {} bytes is larger than a UDP datagram can carry ({MAX_DATAGRAM} bytes); split it, or send it through a ReliablePacketPeer, which cuts messages into datagrams", packet.len());
+                        return Error::FAILED;
+                    }
                     if let Err(e) = self.ensure_open(dest.is_ipv6()) {
                         return e;
                     }
