@@ -428,10 +428,8 @@ impl LinkConditioner {
     #[func(rename = get_max_packet_size)]
     fn max_packet_size(&self) -> i64 {
         let link = self.link.borrow();
-        if link.inner.is_none() {
-            if self.no_inner_size.first() {
-                godot_error!("LinkConditioner.get_max_packet_size: no inner peer; it is 0 until `inner` is set, then the inner peer's");
-            }
+        if link.inner.is_none() && self.no_inner_size.first() {
+            godot_error!("LinkConditioner.get_max_packet_size: no inner peer; it is 0 until `inner` is set, then the inner peer's");
         }
         link.inner_max_packet_size
     }
