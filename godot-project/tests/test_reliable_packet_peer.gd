@@ -430,3 +430,40 @@ func test_different_max_message_sizes_fail_at_connect_time_naming_both() -> void
 	assert_eq(a.get_error_message(),
 		"the peer's max_message_size is 65536 and this peer's is 1048576; set the same max_message_size on both sides")
 	assert_error_logged("set the same max_message_size on both sides")
+
+
+# Putting messages for a second without ever polling used to say nothing (and deliver nothing over a
+# LinkConditioner, which moves packets only when polled). It warns once.
+func test_putting_for_a_second_without_polling_warns_once() -> void:
+	var ends := LocalPacketPeer.create_pair()
+	var a := ReliablePacketPeer.new()
+	a.inner = ends[0]
+	a.put_var("one")
+	OS.delay_msec(1100)
+	a.put_var("two")
+	a.put_var("three")
+	assert_error_logged("put_packet was called for 1.1 s without poll()")
+	var warnings := 0
+	for logged in errors.peek():
+		if String(logged["text"]).contains("without poll()"):
+			warnings += 1
+	assert_eq(warnings, 1, "once")
+	a.poll()
+	a.put_var("four")
+	assert_eq(warnings, 1)
+
+
+# A ReliablePacketPeer whose other side speaks another protocol used to count dropped_invalid quietly and then
+# fail with "no datagram from the peer", although datagrams did arrive. The failure says how many arrived.
+func test_an_other_side_that_is_not_a_reliable_packet_peer_is_named_in_the_failure() -> void:
+	var ends := LocalPacketPeer.create_pair()
+	var a := ReliablePacketPeer.new()
+	a.use_manual_clock = true
+	a.timeout_ms = 200
+	a.inner = ends[0]
+	for step in 50:
+		ends[1].put_var("I am not a ReliablePacketPeer")
+		a.advance(5)
+	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_ERROR)
+	assert_eq(a.get_error_message(), "no answer to the handshake for 200 ms (timeout_ms); 40 datagrams of another protocol arrived meanwhile: is the other side a ReliablePacketPeer?")
+	assert_error_logged("datagrams of another protocol arrived")

@@ -68,6 +68,9 @@ impl Link {
     }
 }
 
+/// How long a script may put without polling before it is warned (once).
+const UNPOLLED_WARNING_US: u64 = 1_000_000;
+
 /// Everything `poll` touches, behind a `RefCell` because Godot calls `get_available_packet_count` through `&self`.
 struct Channel {
     /// The current connection, when there is an inner peer.
@@ -85,6 +88,10 @@ struct Channel {
     inner_refused: u64,
     /// Messages discarded by connections that were replaced (closed by a new `inner`, or by the clock switch).
     discarded_before: u64,
+    /// The first put since the script last polled (poll, advance, get, or asking what is available), and whether
+    /// putting without polling has been warned about.
+    put_unpolled_since: Option<u64>,
+    warned_unpolled: bool,
 }
 
 impl Channel {
@@ -165,6 +172,25 @@ impl Channel {
                 connection: Connection::new(self.config.clone(), self.clock.now_us(), seed),
             }
         });
+    }
+
+    /// The script polled: puts since then are no longer unpolled.
+    fn polled_by_script(&mut self) {
+        self.put_unpolled_since = None;
+    }
+
+    /// The script put a message: after a second of puts without a poll, says once that nothing moves without one.
+    fn put_by_script(&mut self) {
+        let now = self.clock.now_us();
+        let since = *self.put_unpolled_since.get_or_insert(now);
+        let waited = now.saturating_sub(since);
+        if waited >= UNPOLLED_WARNING_US && !self.warned_unpolled {
+            self.warned_unpolled = true;
+            godot_warn!(
+                "ReliablePacketPeer: put_packet was called for {:.1} s without poll(): messages, acknowledgements and retransmissions move only when the peer is polled (and a LinkConditioner underneath moves packets only then too). Call poll() every frame, on both sides",
+                waited as f64 / 1e6
+            );
+        }
     }
 
     fn config(&self) -> &ReliableConfig {
@@ -257,6 +283,8 @@ impl IPacketPeerExtension for ReliablePacketPeer {
                 datagram: Vec::new(),
                 inner_refused: 0,
                 discarded_before: 0,
+                put_unpolled_since: None,
+                warned_unpolled: false,
             }),
             current: Bytes::new(),
             base,
@@ -269,6 +297,7 @@ impl IPacketPeerExtension for ReliablePacketPeer {
         r_buffer_size: RawPtr<*mut i32>,
     ) -> Error {
         ffi::guard("ReliablePacketPeer.get_packet", || {
+            self.channel.get_mut().polled_by_script();
             self.poll_and_announce();
             let (message, empty) = match self.channel.get_mut().link.as_mut() {
                 Some(link) => (link.connection.recv(), Error::ERR_UNAVAILABLE),
@@ -295,6 +324,7 @@ impl IPacketPeerExtension for ReliablePacketPeer {
                         godot_error!("ReliablePacketPeer.put_packet: no inner peer; set `inner` to the PacketPeer to send over");
                         return Error::ERR_UNCONFIGURED;
                     }
+                    self.channel.get_mut().put_by_script();
                     self.poll_and_announce();
                     let Some(link) = self.channel.get_mut().link.as_mut() else {
                         return Error::ERR_UNCONFIGURED;
@@ -326,6 +356,7 @@ impl IPacketPeerExtension for ReliablePacketPeer {
         // wrapping cycles prevents; answering 0 then is still a correct (if late) answer.
         let (count, events) = match self.channel.try_borrow_mut() {
             Ok(mut channel) => {
+                channel.polled_by_script();
                 let events = channel.poll();
                 let count = channel
                     .link
@@ -513,6 +544,7 @@ impl ReliablePacketPeer {
             godot_error!("ReliablePacketPeer.advance({msec}): {why}");
             return;
         }
+        self.channel.get_mut().polled_by_script();
         self.poll_and_announce();
     }
 
@@ -526,6 +558,7 @@ impl ReliablePacketPeer {
     /// acknowledgements and keepalives, and checks the timeout. Call it every frame.
     #[func]
     fn poll(&mut self) {
+        self.channel.get_mut().polled_by_script();
         self.poll_and_announce();
     }
 

@@ -209,7 +209,7 @@ impl ReliableConfig {
 
 fn foreign_hint(foreign: u64) -> String {
     if foreign == 0 {
-        String::new()
+        "; is a ReliablePacketPeer at the other end, and is it polled?".to_string()
     } else {
         format!(
             "; {foreign} datagrams of another protocol arrived meanwhile: is the other side a ReliablePacketPeer?"
