@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/build.sh [--debug] [--test-hooks] [--help]
+Usage: scripts/build.sh [--debug] [--test-hooks] [--into DIR] [--help]
 
 Builds the peerkit library and copies it into addons/peerkit/bin/ under the names peerkit.gdextension lists
 for this platform.
@@ -14,19 +14,23 @@ for this platform.
   --debug    the unoptimised library with godot-rust's strict safety checks, under the *.debug.* name only.
              It catches misuse early and makes every call many times slower: for peerkit's own tests.
 --test-hooks builds in PeerkitPanicProbe, a class that panics on purpose, for scripts/test.sh. Not for shipping.
+--into DIR   copies the libraries into DIR instead of addons/peerkit/bin (scripts/package.sh stages the zip so).
 Prints the path of each copied library.
 USAGE
 }
 
 profile=release
 features=()
-for arg in "$@"; do
-  case "$arg" in
+into=""
+while (( $# > 0 )); do
+  case "$1" in
     --debug) profile=debug ;;
     --test-hooks) features=(--features test-hooks) ;;
+    --into) into=${2:?--into needs a folder}; shift ;;
     -h|--help) usage; exit 0 ;;
-    *) echo "build.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
+    *) echo "build.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,13 +60,15 @@ case "$(uname -s)" in
   *) echo "build.sh: unsupported system $(uname -s)" >&2; exit 1 ;;
 esac
 
+bin_dir=${into:-$repo/addons/peerkit/bin}
+dest="$bin_dir/${dest#addons/peerkit/bin/}"
 install() {
   # Copy to a temporary name, then rename, so a running Godot never maps a half-written file.
   cp "$src" "$1.tmp"
   mv -f "$1.tmp" "$1"
-  echo "$repo/$1"
+  echo "$1"
 }
-mkdir -p addons/peerkit/bin
+mkdir -p "$bin_dir"
 install "$dest"
 if [[ $profile == release ]]; then
   install "${dest/.debug./.release.}"

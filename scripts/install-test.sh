@@ -8,7 +8,9 @@ Usage: scripts/install-test.sh [--help]
 
 Packages the addon (scripts/package.sh), unzips it into a brand-new, empty Godot project in a temporary
 folder, imports that project headless (as opening it in the editor would; twice, see below), then runs a
-smoke script that uses every class. The first headless editor session that discovers an extension may crash
+smoke script that uses every class; then, in a second brand-new project that is never imported, checks
+README's troubleshooting (the Parse Error without .godot/extension_list.cfg, the first example running with it).
+The first headless editor session that discovers an extension may crash
 at exit (a Godot bug, godotengine/godot#123511); the second import must then exit cleanly. Nothing from this repository but the zip (and the smoke script) goes into the project.
 Prints "install: 1 passed, 0 failed" (or failed) and exits non-zero on failure.
 USAGE
@@ -23,7 +25,9 @@ esac
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 godot=$(scripts/install-godot.sh)
+tree_before=$(find addons/peerkit/bin -type f ! -name '.gitkeep' -exec md5sum {} + 2>/dev/null | sort)
 zip=$(scripts/package.sh)
+tree_after=$(find addons/peerkit/bin -type f ! -name '.gitkeep' -exec md5sum {} + 2>/dev/null | sort)
 project=$(mktemp -d)
 trap 'rm -rf "$project"' EXIT
 
@@ -55,11 +59,45 @@ timeout 120 "$godot" --headless --path "$project" -s res://smoke.gd 2>&1 | tee "
 rc=${PIPESTATUS[0]}
 set -e
 rm -f "$project.import.log"
+passed=0
+failed=0
 if (( rc == 0 )) && grep -q "^smoke: ok" "$project.smoke.log"; then
-  rm -f "$project.smoke.log"
-  echo "install: 1 passed, 0 failed"
+  passed=$((passed + 1))
 else
-  rm -f "$project.smoke.log"
-  echo "install: 0 passed, 1 failed"
-  exit 1
+  failed=$((failed + 1))
 fi
+rm -f "$project.smoke.log"
+
+# README's troubleshooting, as a user meets it: a project never imported, a script run headless. Without
+# .godot/extension_list.cfg it fails with the Parse Error README quotes; with that one line, the README's first
+# example runs and prints what README says.
+fresh=$(mktemp -d)
+trap 'rm -rf "$project" "$fresh"' EXIT
+cp "$project/project.godot" "$fresh/project.godot"
+python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$zip" "$fresh"
+grep -v '^##' godot-project/examples/link_conditioner_test.gd > "$fresh/link_conditioner_test.gd"
+set +e
+before=$(timeout 120 "$godot" --headless --path "$fresh" -s res://link_conditioner_test.gd 2>&1)
+mkdir -p "$fresh/.godot"
+echo 'res://addons/peerkit/peerkit.gdextension' > "$fresh/.godot/extension_list.cfg"
+after=$(timeout 120 "$godot" --headless --path "$fresh" -s res://link_conditioner_test.gd 2>&1)
+after_rc=$?
+set -e
+if grep -qF 'Parse Error: Identifier "LocalPacketPeer" not declared in the current scope.' <<<"$before" &&
+    (( after_rc == 0 )) && grep -qF 'at 100 ms: 1 packets' <<<"$after"; then
+  echo "ok   a never-imported project runs the README's first example once extension_list.cfg lists the addon"
+  passed=$((passed + 1))
+else
+  echo "FAIL README's troubleshooting: without extension_list.cfg:"; echo "$before" | tail -n 5
+  echo "with it (exit $after_rc):"; echo "$after" | tail -n 5
+  failed=$((failed + 1))
+fi
+if [[ $tree_before == "$tree_after" ]]; then
+  echo "ok   packaging left the working tree's addons/peerkit/bin as it was"
+  passed=$((passed + 1))
+else
+  echo "FAIL packaging changed addons/peerkit/bin:"; diff <(echo "$tree_before") <(echo "$tree_after") || true
+  failed=$((failed + 1))
+fi
+echo "install: $passed passed, $failed failed"
+(( failed == 0 ))

@@ -6,10 +6,11 @@ usage() {
   cat <<'USAGE'
 Usage: scripts/package.sh [--help]
 
-Builds the optimised library (scripts/build.sh: the release build under both the
+Builds the optimised library (scripts/build.sh --into a staging folder: the release build under both the
 release and the editor's names, so the editor and exported games both load it) and writes
 dist/peerkit-VERSION.zip (VERSION from Cargo.toml) holding addons/peerkit/: peerkit.gdextension, bin/ with
-the libraries built on this system, icons/, LICENSE and README.md. Prints the zip's path.
+the libraries built on this system, icons/, LICENSE and README.md. The working tree is not touched (its
+addons/peerkit/bin keeps whatever build is there). Prints the zip's path.
 USAGE
 }
 
@@ -23,20 +24,26 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 version=$(sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -n 1)
 [[ -n $version ]] || { echo "package.sh: no version in Cargo.toml" >&2; exit 1; }
-scripts/build.sh >&2
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+scripts/build.sh --into "$stage/bin" >&2
 
 mkdir -p dist
 zip_path="$repo/dist/peerkit-$version.zip"
 rm -f "$zip_path"
-python3 - "$zip_path" <<'PY'
+python3 - "$zip_path" "$stage/bin" <<'PY'
 import os, sys, zipfile
-out = sys.argv[1]
+out, built = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-    for root, _, files in os.walk("addons/peerkit"):
+    # Everything of the addon but its bin/ folder, which comes from this build alone.
+    for root, dirs, files in os.walk("addons/peerkit"):
+        dirs[:] = [d for d in dirs if not (root == "addons/peerkit" and d == "bin")]
         for name in sorted(files):
             path = os.path.join(root, name)
             if name.startswith(".") or name.endswith(".tmp"):
                 continue
             z.write(path, path)
+    for name in sorted(os.listdir(built)):
+        z.write(os.path.join(built, name), "addons/peerkit/bin/" + name)
 PY
 echo "$zip_path"

@@ -136,8 +136,15 @@ if (( ${#filters[@]} == 0 )); then
   step "examples (the scripts the README shows, run as a user would)"
   for example in godot-project/examples/*.gd; do
     name=$(basename "$example" .gd)
+    [[ $name == run_node ]] && continue  # the runner for node examples, not an example
+    # A node script runs as it would in a scene (examples/run_node.gd); a SceneTree script runs as itself.
+    if grep -q '^extends SceneTree' "$example"; then
+      run=(-s "res://examples/$name.gd")
+    else
+      run=(-s res://examples/run_node.gd -- "res://examples/$name.gd")
+    fi
     set +e
-    timeout 120 "$godot" --headless --path godot-project -s "res://examples/$name.gd" >"$logs/example-$name.log" 2>&1
+    timeout 120 "$godot" --headless --path godot-project "${run[@]}" >"$logs/example-$name.log" 2>&1
     rc=$?
     set -e
     # The README shows the script whole, less its leading "##" comment: the two must not drift apart.
@@ -145,7 +152,15 @@ if (( ${#filters[@]} == 0 )); then
     if [[ $shown != True ]]; then
       echo "README.md does not show $example as it is" >>"$logs/example-$name.log"
     fi
-    if (( rc == 0 )) && [[ $shown == True ]] && ! grep -qE 'SCRIPT ERROR|Error loading extension' "$logs/example-$name.log"; then
+    # Each "## Expect: TEXT" line of the example must be printed by it.
+    missing=0
+    while IFS= read -r expected; do
+      if ! grep -qF -- "$expected" "$logs/example-$name.log"; then
+        echo "expected output missing: $expected" >>"$logs/example-$name.log"
+        missing=1
+      fi
+    done < <(sed -n 's/^## Expect: //p' "$example")
+    if (( rc == 0 && missing == 0 )) && [[ $shown == True ]] && ! grep -qE 'SCRIPT ERROR|Error loading extension' "$logs/example-$name.log"; then
       examples_passed=$((examples_passed + 1))
       echo "ok   $name"
     else
@@ -154,6 +169,28 @@ if (( ${#filters[@]} == 0 )); then
       tail -n 20 "$logs/example-$name.log"
     fi
   done
+  # And the other way: every GDScript snippet in README is one of those files.
+  set +e
+  python3 - <<'PY' >"$logs/example-snippets.log" 2>&1
+import glob, re
+examples = ["".join(l for l in open(f) if not l.startswith("##")).strip() for f in glob.glob("godot-project/examples/*.gd")]
+snippets = re.findall(r"```gdscript\n(.*?)```", open("README.md").read(), re.S)
+orphans = [s for s in snippets if s.strip() not in examples]
+for s in orphans:
+    print("README snippet with no file in godot-project/examples/:\n" + s)
+print(f"{len(snippets)} snippets, {len(orphans)} without a file")
+raise SystemExit(1 if orphans else 0)
+PY
+  rc=$?
+  set -e
+  if (( rc == 0 )); then
+    examples_passed=$((examples_passed + 1))
+    echo "ok   every README snippet is an example file ($(tail -n 1 "$logs/example-snippets.log"))"
+  else
+    examples_failed=$((examples_failed + 1))
+    echo "FAIL README snippets without a file:"
+    cat "$logs/example-snippets.log"
+  fi
 fi
 
 shots_passed=0
@@ -181,13 +218,13 @@ if [[ $package == true ]]; then
   set +e
   scripts/install-test.sh 2>&1 | tee "$logs/install.log"
   set -e
-  if grep -qE '^install: 1 passed, 0 failed$' "$logs/install.log"; then
-    install_passed=1
+  found=$(counts install "$logs/install.log")
+  if [[ -n $found ]]; then
+    read -r install_passed install_failed <<<"$found"
   else
     install_failed=1
+    problems+=("the install test printed no summary")
   fi
-  # The package build installed the optimised library under the editor's name; put the test build back.
-  scripts/build.sh --debug --test-hooks >/dev/null
 fi
 
 step "summary"
