@@ -92,6 +92,22 @@ else
   echo "with it (exit $after_rc):"; echo "$after" | tail -n 5
   failed=$((failed + 1))
 fi
+# The zip's .gdextension lists exactly the libraries the zip holds.
+if python3 - "$zip" <<'PY'
+import re, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+listed = set(re.findall(r'res://(addons/peerkit/bin/[^"]+)"', z.read("addons/peerkit/peerkit.gdextension").decode()))
+held = {n for n in z.namelist() if n.startswith("addons/peerkit/bin/")}
+print(f"listed {sorted(listed)}, held {sorted(held)}")
+sys.exit(0 if listed == held and held else 1)
+PY
+then
+  echo "ok   the zip's .gdextension lists exactly the libraries it holds"
+  passed=$((passed + 1))
+else
+  echo "FAIL the zip's .gdextension and its libraries differ"
+  failed=$((failed + 1))
+fi
 if [[ $tree_before == "$tree_after" ]]; then
   echo "ok   packaging left the working tree's addons/peerkit/bin as it was"
   passed=$((passed + 1))

@@ -35,12 +35,22 @@ python3 - "$zip_path" "$stage/bin" <<'PY'
 import os, sys, zipfile
 out, built = sys.argv[1], sys.argv[2]
 with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-    # Everything of the addon but its bin/ folder, which comes from this build alone.
+    shipped = set(os.listdir(built))
+    # Everything of the addon but its bin/ folder, which comes from this build alone; the .gdextension lists
+    # only the libraries that ship (the checkout's lists every platform build.sh can make).
     for root, dirs, files in os.walk("addons/peerkit"):
         dirs[:] = [d for d in dirs if not (root == "addons/peerkit" and d == "bin")]
         for name in sorted(files):
             path = os.path.join(root, name)
             if name.startswith(".") or name.endswith(".tmp"):
+                continue
+            if name == "peerkit.gdextension":
+                lines = [
+                    line for line in open(path).read().splitlines()
+                    if "res://addons/peerkit/bin/" not in line
+                    or line.split("res://addons/peerkit/bin/")[1].rstrip('"') in shipped
+                ]
+                z.writestr(path, "\n".join(lines) + "\n")
                 continue
             z.write(path, path)
     for name in sorted(os.listdir(built)):
