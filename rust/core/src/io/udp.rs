@@ -28,7 +28,7 @@ const READABLE: Token = Token(0);
 const STOP: Token = Token(1);
 /// While the caller reads the socket itself at least this often, the receive thread leaves the socket to it.
 const CALLER_ACTIVE_US: u64 = 2_000;
-/// How long the receive thread then naps before looking again (a wait, a stop or a datagram ends it early).
+/// How long the receive thread then naps before looking again (a wait or a stop ends it early).
 const NAP: Duration = Duration::from_millis(1);
 /// The most datagrams the receive thread reads under the reader lock at once; between batches it lets go of the
 /// lock and checks whether it should stop, so neither a caller nor `close` waits on a flood.
@@ -136,6 +136,8 @@ pub struct UdpEndpoint {
     shared: Arc<Shared>,
     /// Wakes the receive thread to stop.
     stopper: Waker,
+    /// Ends the receive thread's nap (a poll of its own, which no datagram can wake).
+    napper: Waker,
     thread: Option<JoinHandle<()>>,
     packets_out: u64,
     bytes_out: u64,
@@ -203,6 +205,8 @@ impl UdpEndpoint {
             .register(&mut socket, READABLE, Interest::READABLE)
             .map_err(StartError::Poll)?;
         let stopper = Waker::new(poll.registry(), STOP).map_err(StartError::Poll)?;
+        let nap = Poll::new().map_err(StartError::Poll)?;
+        let napper = Waker::new(nap.registry(), STOP).map_err(StartError::Poll)?;
         let socket = Arc::new(socket);
         let (queue, inbox) = crossbeam_channel::bounded(limits.packets.max(1));
         let shared = Arc::new(Shared::new(limits.bytes));
@@ -212,7 +216,7 @@ impl UdpEndpoint {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name("peerkit-udp-recv".into())
-                .spawn(move || receive_loop(poll, &socket, &queue, &shared))
+                .spawn(move || receive_loop(poll, nap, &socket, &queue, &shared))
                 .map_err(StartError::Thread)?
         };
         Ok(Self {
@@ -222,6 +226,7 @@ impl UdpEndpoint {
             waiting: None,
             shared,
             stopper,
+            napper,
             thread: Some(thread),
             packets_out: 0,
             bytes_out: 0,
@@ -321,7 +326,7 @@ impl UdpEndpoint {
         }
         // The caller now blocks instead of reading: the receive thread must not nap on its account.
         self.shared.caller_read_at_us.store(0, Ordering::Relaxed);
-        let _ = self.stopper.wake();
+        let _ = self.napper.wake();
         let got = match timeout {
             Some(t) => self
                 .inbox
@@ -377,6 +382,7 @@ impl UdpEndpoint {
     fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         let _ = self.stopper.wake();
+        let _ = self.napper.wake();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -424,15 +430,22 @@ impl Shared {
     }
 }
 
-fn receive_loop(mut poll: Poll, socket: &UdpSocket, queue: &Sender<Datagram>, shared: &Shared) {
+fn receive_loop(
+    mut poll: Poll,
+    mut nap: Poll,
+    socket: &UdpSocket,
+    queue: &Sender<Datagram>,
+    shared: &Shared,
+) {
     let mut events = Events::with_capacity(4);
     while !shared.stop.load(Ordering::Acquire) {
         // A caller polling in a tight loop drains the socket itself; waking for every datagram would only race it
         // for the lock. Nap, and take over as soon as it stops reading (a stall), well before the kernel's
         // buffer fills.
         if shared.caller_is_reading() {
-            // A wait (or stop) ends the nap at once through the waker; so does a datagram arriving.
-            match poll.poll(&mut events, Some(NAP)) {
+            // A wait (or stop) ends the nap at once through its waker; datagrams do not (they are the caller's
+            // to read: waking for each would only race it).
+            match nap.poll(&mut events, Some(NAP)) {
                 Ok(()) => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => break,
