@@ -105,10 +105,17 @@ fn main() {
         record(&format!("link model, {held} held, send+poll"), ns, "ns");
     }
 
-    for size in [1024usize, 65536] {
-        let message = Bytes::from(vec![3u8; size]);
-        let count = if size == 1024 { 100_000 } else { 2_000 } / scale;
-        let ns = median_ns_per_op(count, |n| {
+    // How the receiving side takes each datagram: from a reused buffer (`handle_datagram`), or, as an inner peer
+    // hands it over, in a `Bytes` of its own: with the DATA payload copied out of it, or kept as a slice.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Take {
+        Buffer,
+        BytesCopied,
+        BytesSliced,
+    }
+    // Two connections in memory, `n` messages of `message` from one to the other; returns ns per message.
+    let pair_ns = |message: &Bytes, count: u64, take: Take| {
+        median_ns_per_op(count, |n| {
             let mut x = Connection::new(ReliableConfig::default(), 0, 1);
             let mut y = Connection::new(ReliableConfig::default(), 0, 2);
             let mut buf = Vec::with_capacity(1500);
@@ -120,7 +127,13 @@ fn main() {
                 now += 10;
                 x.handle_timeout(now);
                 while x.poll_transmit(now, &mut buf) {
-                    y.handle_datagram(now, &buf);
+                    match take {
+                        Take::Buffer => y.handle_datagram(now, &buf),
+                        Take::BytesCopied => y.handle_datagram(now, &Bytes::copy_from_slice(&buf)),
+                        Take::BytesSliced => {
+                            y.handle_datagram_bytes(now, &Bytes::copy_from_slice(&buf))
+                        }
+                    }
                 }
                 y.handle_timeout(now);
                 while y.poll_transmit(now, &mut buf) {
@@ -130,7 +143,12 @@ fn main() {
                     received += 1;
                 }
             }
-        });
+        })
+    };
+    for size in [1024usize, 65536] {
+        let message = Bytes::from(vec![3u8; size]);
+        let count = if size == 1024 { 100_000 } else { 2_000 } / scale;
+        let ns = pair_ns(&message, count, Take::Buffer);
         record(
             &format!("reliable connection pair, {size} B messages, per message"),
             ns,
@@ -141,51 +159,14 @@ fn main() {
             size as f64 * 1000.0 / ns,
             "MB/s",
         );
-    }
-
-    // Copies per received datagram: an inner peer hands the connection a `Bytes` (LocalPacketPeer does, without
-    // copying again). `handle_datagram` then copies each DATA payload out of it; `handle_datagram_bytes` keeps a
-    // slice. Both rows copy the datagram into a `Bytes` first, as the inner peer did.
-    for size in [1024usize, 65536] {
-        let message = Bytes::from(vec![3u8; size]);
-        let count = if size == 1024 { 100_000 } else { 2_000 } / scale;
-        for sliced in [false, true] {
-            let ns = median_ns_per_op(count, |n| {
-                let mut x = Connection::new(ReliableConfig::default(), 0, 1);
-                let mut y = Connection::new(ReliableConfig::default(), 0, 2);
-                let mut buf = Vec::with_capacity(1500);
-                let (mut sent, mut received, mut now) = (0, 0, 0);
-                while received < n {
-                    while sent < n && x.send(message.clone()).is_ok() {
-                        sent += 1;
-                    }
-                    now += 10;
-                    x.handle_timeout(now);
-                    while x.poll_transmit(now, &mut buf) {
-                        let datagram = Bytes::copy_from_slice(&buf);
-                        if sliced {
-                            y.handle_datagram_bytes(now, &datagram);
-                        } else {
-                            y.handle_datagram(now, &datagram);
-                        }
-                    }
-                    y.handle_timeout(now);
-                    while y.poll_transmit(now, &mut buf) {
-                        x.handle_datagram(now, &buf);
-                    }
-                    while y.recv().is_some() {
-                        received += 1;
-                    }
-                }
-            });
-            let how = if sliced {
-                "payload sliced"
-            } else {
-                "payload copied"
-            };
+        // Copies per received datagram, side by side: the payload copied out of the datagram's `Bytes`, or sliced.
+        for (take, how) in [
+            (Take::BytesCopied, "payload copied"),
+            (Take::BytesSliced, "payload sliced"),
+        ] {
             record(
                 &format!("reliable pair, {size} B, datagrams as Bytes, {how}, per message"),
-                ns,
+                pair_ns(&message, count, take),
                 "ns",
             );
         }
