@@ -229,6 +229,86 @@ fn main() {
         );
     }
 
+    // Reliable delivery at a capped link's limit (issue 14's rows, on simulated time): both directions capped at
+    // `bandwidth` B/s with a 1,000-packet queue, `latency_ms` each way and `loss`, the sender keeping its buffer
+    // full of 1 KiB messages for 20 simulated s, both sides driven every millisecond. Goodput counts message bytes
+    // delivered after the first 2 s, against the cap; the standing queue is the sender's smoothed RTT minus the
+    // configured round trip, averaged over the same time.
+    for (bandwidth, loss, latency_ms) in [
+        (1_000_000u64, 0.0, 50.0),
+        (1_000_000, 0.02, 30.0),
+        (1_000_000, 0.10, 50.0),
+        (10_000_000, 0.10, 50.0),
+        (125_000, 0.0, 10.0),
+    ] {
+        let link = LinkConfig {
+            latency_ms,
+            loss,
+            bandwidth_bytes_per_second: bandwidth,
+            queue_limit: 1000,
+            ..LinkConfig::default()
+        };
+        let config = ReliableConfig {
+            max_message_size: 1024,
+            ..ReliableConfig::default()
+        };
+        let (mut x, mut y) = (
+            Connection::new(config.clone(), 0, 1),
+            Connection::new(config, 0, 2),
+        );
+        let (mut x_to_y, mut y_to_x): (LinkModel, LinkModel) =
+            (LinkModel::new(link.clone(), 3), LinkModel::new(link, 4));
+        let message = Bytes::from(vec![5u8; 1024]);
+        let mut buf = Vec::with_capacity(1500);
+        let (end, warm_up) = (20_000_000 / scale, 2_000_000 / scale);
+        let (mut delivered, mut queue_sum, mut samples) = (0u64, 0f64, 0u64);
+        let mut now = 0u64;
+        while now < end {
+            while x.send(message.clone()).is_ok() {}
+            now += 1_000;
+            while let Some(d) = x_to_y.poll(now) {
+                y.handle_datagram(now, &d);
+            }
+            while let Some(d) = y_to_x.poll(now) {
+                x.handle_datagram(now, &d);
+            }
+            x.handle_timeout(now);
+            y.handle_timeout(now);
+            while x.poll_transmit(now, &mut buf) {
+                x_to_y.send(now, Bytes::copy_from_slice(&buf));
+            }
+            while y.poll_transmit(now, &mut buf) {
+                y_to_x.send(now, Bytes::copy_from_slice(&buf));
+            }
+            while let Some(m) = y.recv() {
+                if now > warm_up {
+                    delivered += m.len() as u64;
+                }
+            }
+            if now > warm_up {
+                let srtt_ms = x.stats().srtt_us as f64 / 1000.0;
+                queue_sum += srtt_ms - 2.0 * latency_ms;
+                samples += 1;
+            }
+        }
+        let seconds = (end - warm_up) as f64 / 1e6;
+        let row = format!(
+            "reliable at a capped link: {} kB/s, {}% loss, {latency_ms} ms",
+            bandwidth / 1000,
+            loss * 100.0
+        );
+        record(
+            &format!("{row}: goodput / capacity"),
+            100.0 * delivered as f64 / seconds / bandwidth as f64,
+            "%",
+        );
+        record(
+            &format!("{row}: standing queue"),
+            queue_sum / samples.max(1) as f64,
+            "ms",
+        );
+    }
+
     // UDP on 127.0.0.1: is batching (recvmmsg) worth it? It would cut the receive side's cost per datagram; it
     // matters only if one receive call per datagram cannot keep up with what arrives.
     let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
