@@ -13,6 +13,27 @@ use peerkit_core::reliable::{Connection, ReliableConfig};
 
 const RUNS: usize = 5;
 
+/// One step of two connections over two simulated links at `now`: what is due arrives, timers run, and what each
+/// side sends goes onto its link (`links[0]` carries `sides[0]`'s datagrams to `sides[1]`, `links[1]` back).
+fn exchange(now: u64, sides: [&mut Connection; 2], links: [&mut LinkModel; 2], buf: &mut Vec<u8>) {
+    let [x, y] = sides;
+    let [x_to_y, y_to_x] = links;
+    while let Some(d) = x_to_y.poll(now) {
+        y.handle_datagram(now, &d);
+    }
+    while let Some(d) = y_to_x.poll(now) {
+        x.handle_datagram(now, &d);
+    }
+    x.handle_timeout(now);
+    y.handle_timeout(now);
+    while x.poll_transmit(now, buf) {
+        x_to_y.send(now, Bytes::copy_from_slice(buf));
+    }
+    while y.poll_transmit(now, buf) {
+        y_to_x.send(now, Bytes::copy_from_slice(buf));
+    }
+}
+
 fn median_ns_per_op(ops: u64, mut body: impl FnMut(u64)) -> f64 {
     body(ops);
     let mut samples: Vec<f64> = (0..RUNS)
@@ -201,20 +222,7 @@ fn main() {
                 sent += 1;
             }
             now += 1_000;
-            while let Some(d) = x_to_y.poll(now) {
-                y.handle_datagram(now, &d);
-            }
-            while let Some(d) = y_to_x.poll(now) {
-                x.handle_datagram(now, &d);
-            }
-            x.handle_timeout(now);
-            y.handle_timeout(now);
-            while x.poll_transmit(now, &mut buf) {
-                x_to_y.send(now, Bytes::copy_from_slice(&buf));
-            }
-            while y.poll_transmit(now, &mut buf) {
-                y_to_x.send(now, Bytes::copy_from_slice(&buf));
-            }
+            exchange(now, [&mut x, &mut y], [&mut x_to_y, &mut y_to_x], &mut buf);
             while y.recv().is_some() {
                 received += 1;
             }
@@ -266,20 +274,7 @@ fn main() {
         while now < end {
             while x.send(message.clone()).is_ok() {}
             now += 1_000;
-            while let Some(d) = x_to_y.poll(now) {
-                y.handle_datagram(now, &d);
-            }
-            while let Some(d) = y_to_x.poll(now) {
-                x.handle_datagram(now, &d);
-            }
-            x.handle_timeout(now);
-            y.handle_timeout(now);
-            while x.poll_transmit(now, &mut buf) {
-                x_to_y.send(now, Bytes::copy_from_slice(&buf));
-            }
-            while y.poll_transmit(now, &mut buf) {
-                y_to_x.send(now, Bytes::copy_from_slice(&buf));
-            }
+            exchange(now, [&mut x, &mut y], [&mut x_to_y, &mut y_to_x], &mut buf);
             while let Some(m) = y.recv() {
                 if now > warm_up {
                     delivered += m.len() as u64;
