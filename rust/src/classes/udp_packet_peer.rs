@@ -8,7 +8,9 @@ use godot::classes::{IPacketPeerExtension, PacketPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use peerkit_core::io::udp::{MulticastInterface, QueueLimits, UdpEndpoint, UdpError, MAX_DATAGRAM};
+use peerkit_core::io::udp::{
+    MulticastInterface, QueueLimits, UdpEndpoint, UdpError, MAX_DATAGRAM, RECV_BUFFER,
+};
 
 use super::ffi;
 
@@ -181,9 +183,9 @@ impl UdpPacketPeer {
             godot_error!("UdpPacketPeer.bind: the local port number must be between 0 and 65535 (inclusive), got {port}");
             return Error::ERR_INVALID_PARAMETER;
         };
-        // The system's socket buffer absorbs bursts faster than the receive thread: ask for 4 MiB, or more if
-        // asked (the system may grant less).
-        let recv_buffer = usize::try_from(recv_buf_size).unwrap_or(0).max(4 << 20);
+        // The system's socket buffer absorbs bursts faster than the receive thread: ask for RECV_BUFFER, or more
+        // if asked (the system may grant less).
+        let recv_buffer = usize::try_from(recv_buf_size).unwrap_or(0).max(RECV_BUFFER);
         let result = match ip {
             Some(ip) => UdpEndpoint::bind(SocketAddr::new(ip, port), recv_buffer, self.limits),
             // Every address: dual-stack IPv6 if the system has it, else IPv4.

@@ -23,6 +23,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 /// The largest payload a UDP datagram carries over IPv4.
 pub const MAX_DATAGRAM: usize = 65_507;
+/// The receive buffer UdpPacketPeer asks the system for at least: bursts faster than the receive thread wakes
+/// wait there (a system may grant less: Linux caps it at `net.core.rmem_max`; Windows' own default is 64 KiB).
+pub const RECV_BUFFER: usize = 4 << 20;
 /// The receive thread's poll tokens: the socket is readable, or the endpoint asks it to stop.
 const READABLE: Token = Token(0);
 const STOP: Token = Token(1);
@@ -629,9 +632,9 @@ mod tests {
 
     #[test]
     fn datagrams_queue_while_nobody_reads() {
-        let mut rx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut rx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         let to = rx.local_addr().unwrap();
-        let mut tx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut tx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         // Bursts of 50 a millisecond apart (about 50,000 a second), as a busy game server might send; the
         // receiver reads nothing until the end. (Unpaced, a sender can outrun any reader: the kernel buffer
         // between them then overflows, before the receive thread sees anything.)
@@ -676,9 +679,9 @@ mod tests {
             packets: 100,
             bytes: 1 << 20,
         };
-        let rx = UdpEndpoint::bind(loopback(), 0, limits).unwrap();
+        let rx = UdpEndpoint::bind(loopback(), RECV_BUFFER, limits).unwrap();
         let to = rx.local_addr().unwrap();
-        let mut tx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut tx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         for i in 0..1000 {
             tx.send_to(&[1; 32], to).unwrap();
             if i % 50 == 49 {
@@ -705,7 +708,7 @@ mod tests {
             packets: 100,
             bytes: 100,
         };
-        let mut small = UdpEndpoint::bind(loopback(), 0, byte_limited).unwrap();
+        let mut small = UdpEndpoint::bind(loopback(), RECV_BUFFER, byte_limited).unwrap();
         let to = small.local_addr().unwrap();
         for _ in 0..10 {
             tx.send_to(&[2; 30], to).unwrap();
@@ -725,7 +728,7 @@ mod tests {
         let mut rx =
             UdpEndpoint::bind("[::]:0".parse().unwrap(), 0, QueueLimits::default()).unwrap();
         let port = rx.local_addr().unwrap().port();
-        let mut tx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut tx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         let from = tx.local_addr().unwrap();
         tx.send_to(
             b"v4",
@@ -744,7 +747,7 @@ mod tests {
 
     #[test]
     fn a_taken_address_is_reported_as_such() {
-        let a = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let a = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         let taken = a.local_addr().unwrap();
         assert!(matches!(
             UdpEndpoint::bind(taken, 0, QueueLimits::default()),
@@ -757,8 +760,9 @@ mod tests {
         // The thread waits with no timeout: only the waker ends that wait, so a drop that returns at all proves
         // it works. The bound (half a second each, 50 times what a slow emulated machine took) only catches a
         // stop that waits for some timeout instead.
-        let slowest =
-            slowest_drop(|| UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap());
+        let slowest = slowest_drop(|| {
+            UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap()
+        });
         assert!(
             slowest < Duration::from_millis(500),
             "slowest drop took {slowest:?}"
@@ -780,10 +784,10 @@ mod tests {
 
     #[test]
     fn wait_returns_when_a_datagram_arrives() {
-        let mut rx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut rx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         assert!(!rx.wait(Some(Duration::from_millis(10))));
         let to = rx.local_addr().unwrap();
-        let mut tx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut tx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         tx.send_to(b"x", to).unwrap();
         assert!(rx.wait(Some(Duration::from_secs(5))));
         assert_eq!(rx.queued(), 1);
@@ -794,10 +798,11 @@ mod tests {
     /// same time must never reorder datagrams.
     #[test]
     fn reads_by_the_caller_and_the_thread_keep_the_order() {
-        let mut rx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut rx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         let to = rx.local_addr().unwrap();
         let sender = std::thread::spawn(move || {
-            let mut tx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+            let mut tx =
+                UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
             for i in 0..20_000u32 {
                 tx.send_to(&i.to_le_bytes(), to).unwrap();
                 if i % 100 == 99 {
@@ -823,9 +828,9 @@ mod tests {
 
     #[test]
     fn a_connected_socket_stops_promptly_too() {
-        let peer = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let peer = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         let slowest = slowest_drop(|| {
-            let mut e = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+            let mut e = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
             e.connect(peer.local_addr().unwrap()).unwrap();
             e
         });
@@ -839,9 +844,9 @@ mod tests {
     /// the thread takes over.
     #[test]
     fn the_thread_takes_over_when_a_busy_reader_stalls() {
-        let mut rx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut rx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         let to = rx.local_addr().unwrap();
-        let mut tx = UdpEndpoint::bind(loopback(), 0, QueueLimits::default()).unwrap();
+        let mut tx = UdpEndpoint::bind(loopback(), RECV_BUFFER, QueueLimits::default()).unwrap();
         // Read in a tight loop for at least 30 ms, and until the caller has just read the socket itself (so the
         // thread naps): on a loaded machine the thread may win the first races, so this waits for it, up to 5 s.
         let started = std::time::Instant::now();
