@@ -77,66 +77,22 @@ if ! command -v apt-get >/dev/null || ! command -v dpkg >/dev/null; then
   exit 1
 fi
 
-# The mirror: the one this system's own apt sources use, with the suite set to sid.
-mirror=""
-for f in /etc/apt/sources.list.d/*.sources; do
-  [[ -f $f ]] || continue
-  mirror=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$f")
-  [[ -n $mirror ]] && break
-done
-if [[ -z $mirror ]]; then
-  mirror=$(grep -hsE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list |
-    awk '$2 !~ /security/ { print $2; exit }')
-fi
-if [[ -z $mirror ]]; then
-  log "cannot find a Debian mirror in /etc/apt sources; install Godot 4.3+ yourself or set GODOT."
-  exit 1
-fi
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-signed_by=""
-[[ -f $keyring ]] && signed_by="Signed-By: $keyring"
-
-log "fetching Debian sid's godot package from $mirror into $runtime (once; later runs reuse it)"
+# shellcheck source=lib/private-apt.sh
+source "$repo/scripts/lib/private-apt.sh"
+log "fetching Debian sid's godot package into $runtime (once; later runs reuse it)"
 apt_dir="$runtime/apt"
 root="$runtime/root"
 rm -rf "$apt_dir" "$root" "$xvfb_launcher" "$runtime/xkb-bin"
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/etc/preferences.d" "$root"
-: > "$apt_dir/status"
-cat > "$apt_dir/etc/sid.sources" <<SRC
-Types: deb
-URIs: $mirror
-Suites: sid
-Components: main
-$signed_by
-SRC
-
-apt_opts=(
-  -o "Dir::Etc::SourceList=/dev/null"
-  -o "Dir::Etc::SourceParts=$apt_dir/etc"
-  -o "Dir::Etc::Preferences=/dev/null"
-  -o "Dir::Etc::PreferencesParts=$apt_dir/etc/preferences.d"
-  -o "Dir::State::Lists=$apt_dir/lists"
-  -o "Dir::State::status=$apt_dir/status"
-  -o "Dir::Cache=$apt_dir/cache"
-  -o "APT::Install-Recommends=false"
-  -o "Debug::NoLocking=true"
-)
-apt-get "${apt_opts[@]}" -qq update >&2
 packages=(godot)
 if [[ $display == true ]]; then
   # Xvfb, its keymap compiler and data, and Mesa's GL/EGL with the software rasteriser (llvmpipe).
   packages+=(xvfb x11-xkb-utils xkb-data libgl1 libglx-mesa0 libgl1-mesa-dri libegl1 libegl-mesa0)
 fi
-apt-get "${apt_opts[@]}" -qq -y --download-only install "${packages[@]}" >&2
-
-shopt -s nullglob
-debs=("$apt_dir"/cache/archives/*.deb)
-(( ${#debs[@]} > 0 )) || { log "apt-get downloaded nothing"; exit 1; }
-log "unpacking ${#debs[@]} packages"
-for deb in "${debs[@]}"; do
-  dpkg -x "$deb" "$root"
-done
-rm -rf "$apt_dir/cache" "$apt_dir/lists"
+if ! private_apt_fetch "$apt_dir" sid native closure "${packages[@]}"; then
+  log "could not fetch Godot with apt-get; install Godot 4.3+ yourself (https://godotengine.org/download) or set GODOT."
+  exit 1
+fi
+private_apt_unpack "$apt_dir" "$root"
 
 libdir="$root/usr/lib/x86_64-linux-gnu"
 [[ $(uname -m) == aarch64 ]] && libdir="$root/usr/lib/aarch64-linux-gnu"

@@ -1,7 +1,8 @@
 ## Headless test runner: godot --headless --path godot-project -s res://tests/run_tests.gd [-- FILTER...]
 ## Runs every test_* method of every res://tests/test_*.gd suite whose "suite.method" name contains one of the
-## filters (all tests when none is given), prints one line per test, each failure with its file and line,
-## then a closing line "gdscript: N passed, N failed". Exits 1 when a test failed or none ran.
+## filters (all tests when none is given; a filter "-TEXT" leaves out the tests whose name contains TEXT), prints
+## one line per test, each failure with its file and line, then a closing line "gdscript: N passed, N failed".
+## Exits 1 when a test failed or none ran.
 extends SceneTree
 
 const SUITE_DIR := "res://tests"
@@ -82,10 +83,19 @@ func _test_methods(script: GDScript) -> PackedStringArray:
 	return names
 
 
+# A filter "-TEXT" leaves out every test whose name contains TEXT; the others pick the tests that run (all of
+# them when there is none).
 func _matches(full_name: String, filters: PackedStringArray) -> bool:
-	if filters.is_empty():
+	var picked := true
+	for filter in filters:
+		if filter.begins_with("-"):
+			if full_name.contains(filter.substr(1)):
+				return false
+		else:
+			picked = false
+	if picked:
 		return true
 	for filter in filters:
-		if full_name.contains(filter):
+		if not filter.begins_with("-") and full_name.contains(filter):
 			return true
 	return false
