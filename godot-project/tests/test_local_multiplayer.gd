@@ -39,7 +39,7 @@ func _join(name: String, peer: LocalMultiplayerPeer, extra: Node = null) -> Scen
 	root.name = "Test_" + name
 	var game := GameNode.new()
 	game.name = "Game"
-	game.network = network
+	game.clock = network
 	root.add_child(game)
 	if extra != null:
 		root.add_child(extra)

@@ -3,12 +3,13 @@ extends Node
 
 ## Each call that arrived: [sender id, method, value, network time in ms].
 var received: Array = []
-## The network whose time stamps the calls (set by the test).
-var network: LocalMultiplayerNetwork
+## What stamps the calls with its time (set by the test): anything with get_time_msec(), such as a
+## LocalMultiplayerNetwork or a MultiplayerLinkConditioner.
+var clock: Object
 
 
 func _record(method: String, value: Variant) -> void:
-	var now := network.get_time_msec() if network != null else -1.0
+	var now: float = clock.get_time_msec() if clock != null else -1.0
 	received.append([multiplayer.get_remote_sender_id(), method, value, now])
 
 

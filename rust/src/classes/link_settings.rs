@@ -61,3 +61,11 @@ pub(crate) fn direction_stats(stats: &LinkStats, queued: usize) -> VarDictionary
         "delay_max_ms" => stats.delay_max_us as f64 / 1000.0,
     }
 }
+
+/// A multiplayer link's direction: its counters as [`direction_stats`], plus `retransmitted` (simulated
+/// retransmissions of reliable packets).
+pub(crate) fn lane_stats(stats: &LinkStats, queued: usize) -> VarDictionary {
+    let mut dict = direction_stats(stats, queued);
+    dict.set("retransmitted", stats.retransmitted as i64);
+    dict
+}

@@ -9,8 +9,10 @@ mod link_conditioner;
 mod link_settings;
 mod local_multiplayer;
 mod local_packet_peer;
+mod multiplayer_link_conditioner;
 #[cfg(feature = "test-hooks")]
 mod panic_probe;
 mod reliable_packet_peer;
+mod transfer_mode;
 mod udp_packet_peer;
 mod wrapping;

@@ -53,10 +53,35 @@ pub struct Conditioner {
     /// Inbound packets whose time has come, waiting for the user.
     ready: VecDeque<Bytes>,
     seed: u64,
-    refused: u64,
-    last_refusal: Option<i64>,
-    /// Refusal codes already reported (each is reported once).
+    refusals: Refusals,
+}
+
+/// The inner peer's refusals of packets handed to it: how many, the last one's code, and which codes were
+/// already reported (each is reported once). Shared by every wrapper that hands packets on.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    count: u64,
+    last: Option<i64>,
     reported: Vec<i64>,
+}
+
+impl Refusals {
+    /// Counts a refusal with `code`; true the first time this code is refused, when it is worth telling the
+    /// user (later ones are only counted).
+    pub fn record(&mut self, code: i64) -> bool {
+        self.count += 1;
+        self.last = Some(code);
+        if self.reported.contains(&code) {
+            return false;
+        }
+        self.reported.push(code);
+        true
+    }
+
+    /// How many packets were refused, and the last refusal's code.
+    pub fn get(&self) -> (u64, Option<i64>) {
+        (self.count, self.last)
+    }
 }
 
 impl Conditioner {
@@ -67,9 +92,7 @@ impl Conditioner {
             inbound: LinkModel::new(LinkConfig::default(), seed ^ INBOUND_SEED_MIX),
             ready: VecDeque::new(),
             seed,
-            refused: 0,
-            last_refusal: None,
-            reported: Vec::new(),
+            refusals: Refusals::default(),
         }
     }
 
@@ -144,18 +167,12 @@ impl Conditioner {
     /// Counts a packet the inner peer refused with `code`; true the first time this code is refused, when it is
     /// worth telling the user (once per code, not once per packet).
     pub fn refused(&mut self, code: i64) -> bool {
-        self.refused += 1;
-        self.last_refusal = Some(code);
-        if self.reported.contains(&code) {
-            return false;
-        }
-        self.reported.push(code);
-        true
+        self.refusals.record(code)
     }
 
     /// How many outbound packets the inner peer refused, and the last refusal's code.
     pub fn refusals(&self) -> (u64, Option<i64>) {
-        (self.refused, self.last_refusal)
+        self.refusals.get()
     }
 
     /// A packet the inner peer received, at `now`; then moves what is due inbound to the ready queue.

@@ -51,6 +51,15 @@ impl Lane {
         }
     }
 
+    /// Moves the lane onto a clock that reads `to` when the old one read `from`: everything in flight keeps its
+    /// remaining delay.
+    pub(super) fn shift_time(&mut self, from: Micros, to: Micros) {
+        self.model.shift_time(from, to);
+        for due in self.reliable_due.values_mut() {
+            *due = (*due + to).saturating_sub(from);
+        }
+    }
+
     /// The next packet due by `now` that may be delivered; `Err(())` for one dropped by the ordering rule.
     pub(super) fn poll(&mut self, now: Micros) -> Option<Result<Packet, ()>> {
         let packet = self.model.poll(now)?;

@@ -19,6 +19,7 @@
 //! ([`Network::front`], [`Network::pop`]). Nothing here reads a clock; the same seed and the same calls give the
 //! same ids, deliveries and events.
 
+pub mod conditioner;
 mod lane;
 mod network;
 mod types;
@@ -27,5 +28,7 @@ pub use lane::RouteStats;
 pub use network::{ConfigureError, Network};
 pub use types::*;
 
+#[cfg(test)]
+mod conditioner_tests;
 #[cfg(test)]
 mod tests;

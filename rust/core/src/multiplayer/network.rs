@@ -242,10 +242,7 @@ impl Network {
     pub fn shift_time(&mut self, from: Micros, to: Micros) {
         for route in self.routes.values_mut() {
             for lane in [&mut route.to_server, &mut route.to_client] {
-                lane.model.shift_time(from, to);
-                for due in lane.reliable_due.values_mut() {
-                    *due = (*due + to).saturating_sub(from);
-                }
+                lane.shift_time(from, to);
             }
         }
     }

@@ -4,6 +4,8 @@
 mod network;
 mod peer;
 
+pub(crate) use peer::LocalMultiplayerPeer;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use godot::prelude::*;

@@ -432,13 +432,8 @@ pub(super) fn peer_stats(net: &Network, id: PeerId) -> VarDictionary {
 
 pub(super) fn link_stats(net: &Network, client: PeerId) -> Option<VarDictionary> {
     let route = net.route_stats(client)?;
-    let direction = |stats, queued| {
-        let mut dict = link_settings::direction_stats(stats, queued);
-        dict.set("retransmitted", stats.retransmitted as i64);
-        dict
-    };
     Some(vdict! {
-        "to_server" => &direction(&route.to_server, route.to_server_queued),
-        "to_client" => &direction(&route.to_client, route.to_client_queued),
+        "to_server" => &link_settings::lane_stats(&route.to_server, route.to_server_queued),
+        "to_client" => &link_settings::lane_stats(&route.to_client, route.to_client_queued),
     })
 }

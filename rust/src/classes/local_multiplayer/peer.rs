@@ -11,7 +11,7 @@ use godot::prelude::*;
 use peerkit_core::multiplayer::{PeerId, Status, TransferMode, MAX_CHANNEL};
 
 use crate::classes::error::GodotErrorCode;
-use crate::classes::ffi;
+use crate::classes::{ffi, transfer_mode};
 
 use super::network::{link_stats, peer_stats};
 use super::{lock, signal_of, Shared, SharedRef};
@@ -72,14 +72,6 @@ impl Drop for LocalMultiplayerPeer {
             let id = self.id;
             shared.objects.retain(|(peer, _)| *peer != id);
         }
-    }
-}
-
-fn to_godot_mode(mode: TransferMode) -> GodotMode {
-    match mode {
-        TransferMode::Unreliable => GodotMode::UNRELIABLE,
-        TransferMode::UnreliableOrdered => GodotMode::UNRELIABLE_ORDERED,
-        TransferMode::Reliable => GodotMode::RELIABLE,
     }
 }
 
@@ -171,7 +163,11 @@ impl IMultiplayerPeerExtension for LocalMultiplayerPeer {
 
     fn get_packet_mode(&self) -> GodotMode {
         self.shared()
-            .and_then(|s| s.net.front(self.id).map(|p| to_godot_mode(p.mode)))
+            .and_then(|s| {
+                s.net
+                    .front(self.id)
+                    .map(|p| transfer_mode::to_godot(p.mode))
+            })
             .unwrap_or(GodotMode::RELIABLE)
     }
 
@@ -188,15 +184,11 @@ impl IMultiplayerPeerExtension for LocalMultiplayerPeer {
     }
 
     fn set_transfer_mode(&mut self, mode: GodotMode) {
-        self.transfer_mode = match mode {
-            GodotMode::UNRELIABLE => TransferMode::Unreliable,
-            GodotMode::UNRELIABLE_ORDERED => TransferMode::UnreliableOrdered,
-            _ => TransferMode::Reliable,
-        };
+        self.transfer_mode = transfer_mode::from_godot(mode);
     }
 
     fn get_transfer_mode(&self) -> GodotMode {
-        to_godot_mode(self.transfer_mode)
+        transfer_mode::to_godot(self.transfer_mode)
     }
 
     fn set_target_peer(&mut self, peer: i32) {
