@@ -370,3 +370,21 @@ func test_bad_use_gets_clear_errors() -> void:
 	assert_error_logged("direction must be")
 	lone.advance(5)
 	assert_error_logged("use_manual_clock")
+
+
+func test_a_client_wrapped_after_it_connected_still_reaches_the_server() -> void:
+	var network := LocalMultiplayerNetwork.new()
+	var server := network.create_server()
+	var client := network.create_client()
+	network.poll()
+	var late := MultiplayerLinkConditioner.wrap(client)
+	assert_eq(late.get_peer_ids(), PackedInt32Array([1]), "its server is known at once")
+	assert_ok(late.put_var("late"))
+	network.poll()
+	assert_eq(server.get_var(), "late", "the packet reached the server")
+	var late_server := MultiplayerLinkConditioner.wrap(server)
+	client.put_var("to the server")
+	network.poll()
+	late_server.poll()
+	assert_eq(late_server.get_var(), "to the server", "a client that sends is known from then on")
+	assert_eq(late_server.get_peer_ids(), PackedInt32Array([client.get_unique_id()]))

@@ -73,7 +73,8 @@ struct Wrapped {
 #[class(tool, base = MultiplayerPeerExtension)]
 pub struct MultiplayerLinkConditioner {
     /// The MultiplayerPeer whose network is simulated. Set it before giving this peer to a [SceneMultiplayer]
-    /// (or use [method wrap]). Setting another drops what the links hold (counted as
+    /// (or use [method wrap]), best right after [code]create_server[/code] or [code]create_client[/code]: a
+    /// server wrapped later knows of clients that connected before only once they send something. Setting another drops what the links hold (counted as
     /// [code]dropped_disconnected[/code]). Refused, with an error, when it is this peer or wraps it.
     #[var(get = get_inner, set = set_inner, usage_flags = [EDITOR])]
     inner: PhantomVar<Option<Gd<MultiplayerPeer>>>,
@@ -355,6 +356,12 @@ impl MultiplayerLinkConditioner {
         let (connected, disconnected) = (queue(true), queue(false));
         peer.connect("peer_connected", &connected);
         peer.connect("peer_disconnected", &disconnected);
+        // A client wrapped once connected told of its server already: its one remote peer is the server. (A
+        // server's clients cannot be listed; one that connected before shows up when it sends something.)
+        if peer.get_connection_status() == ConnectionStatus::CONNECTED && peer.get_unique_id() != 1
+        {
+            self.links.connect(1);
+        }
         self.wrapped = Some(Wrapped {
             peer,
             connected,
