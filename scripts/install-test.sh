@@ -92,14 +92,14 @@ else
   echo "with it (exit $after_rc):"; echo "$after" | tail -n 5
   failed=$((failed + 1))
 fi
-# The zip's .gdextension lists exactly the libraries the zip holds.
+# The zip's .gdextension lists exactly the libraries the zip holds, each under the key of its platform.
 if python3 - "$zip" <<'PY'
 import re, sys, zipfile
 z = zipfile.ZipFile(sys.argv[1])
-listed = set(re.findall(r'res://(addons/peerkit/bin/[^"]+)"', z.read("addons/peerkit/peerkit.gdextension").decode()))
+entries = dict(re.findall(r'^(\S+) = "res://(addons/peerkit/bin/[^"]+)"', z.read("addons/peerkit/peerkit.gdextension").decode(), re.M))
 held = {n for n in z.namelist() if n.startswith("addons/peerkit/bin/")}
-print(f"listed {sorted(listed)}, held {sorted(held)}")
-sys.exit(0 if listed == held and held else 1)
+print(f"listed {sorted(entries.values())}, held {sorted(held)}")
+sys.exit(0 if set(entries.values()) == held and held else 1)
 PY
 then
   echo "ok   the zip's .gdextension lists exactly the libraries it holds"
@@ -107,6 +107,47 @@ then
 else
   echo "FAIL the zip's .gdextension and its libraries differ"
   failed=$((failed + 1))
+fi
+# Per platform: on Linux x86_64 the zip holds all three, each under its debug and release names, each a binary
+# of its platform (ELF x86-64, ELF AArch64, PE32+ x86-64 DLL), the two names the same file.
+if [[ $(uname -s) == Linux && $(uname -m) == x86_64 ]]; then
+  if python3 - "$zip" <<'PY'
+import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+def elf_machine(b):
+    return int.from_bytes(b[18:20], "little") if b[:4] == b"\x7fELF" else None
+def pe_machine(b):
+    if b[:2] != b"MZ":
+        return None
+    at = int.from_bytes(b[0x3C:0x40], "little")
+    return int.from_bytes(b[at + 4:at + 6], "little") if b[at:at + 4] == b"PE\0\0" else None
+platforms = {
+    "linux x86_64": ("libpeerkit.linux.{}.x86_64.so", lambda b: elf_machine(b) == 62),
+    "linux arm64": ("libpeerkit.linux.{}.arm64.so", lambda b: elf_machine(b) == 183),
+    "windows x86_64": ("peerkit.windows.{}.x86_64.dll", lambda b: pe_machine(b) == 0x8664),
+}
+ok = True
+for platform, (pattern, is_platform) in platforms.items():
+    builds = []
+    for kind in ("debug", "release"):
+        name = "addons/peerkit/bin/" + pattern.format(kind)
+        data = z.read(name) if name in z.namelist() else None
+        builds.append(data)
+        good = data is not None and is_platform(data)
+        ok &= good
+        print(f"{'ok' if good else 'MISSING or wrong'}: {name} ({len(data) // 1024 if data else 0} KiB)")
+    if builds[0] != builds[1]:
+        print(f"{platform}: the debug and release names hold different files")
+        ok = False
+sys.exit(0 if ok else 1)
+PY
+  then
+    echo "ok   the zip holds Linux x86_64, Linux arm64 and Windows x86_64, each under both names"
+    passed=$((passed + 1))
+  else
+    echo "FAIL the zip lacks a platform, or holds a library of the wrong platform"
+    failed=$((failed + 1))
+  fi
 fi
 if [[ $tree_before == "$tree_after" ]]; then
   echo "ok   packaging left the working tree's addons/peerkit/bin as it was"

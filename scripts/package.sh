@@ -4,18 +4,23 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/package.sh [--help]
+Usage: scripts/package.sh [--host-only] [--help]
 
-Builds the optimised library (scripts/build.sh --into a staging folder: the release build under both the
-release and the editor's names, so the editor and exported games both load it) and writes
-dist/peerkit-VERSION.zip (VERSION from Cargo.toml) holding addons/peerkit/: peerkit.gdextension, bin/ with
-the libraries built on this system, icons/, LICENSE and README.md. The working tree is not touched (its
-addons/peerkit/bin keeps whatever build is there). Prints the zip's path.
+Builds the optimised library for every platform this machine can build (scripts/build.sh --into a staging
+folder: the release build under both the release and the editor's names, so the editor and exported games
+both load it) and writes dist/peerkit-VERSION.zip (VERSION from Cargo.toml) holding addons/peerkit/:
+peerkit.gdextension (listing exactly the libraries in the zip), bin/, icons/, LICENSE and README.md.
+On Linux x86_64 that is Linux x86_64, Windows x86_64 and Linux arm64 (the cross toolchains install into
+.toolchains/ on first use; see scripts/install-toolchain.sh); elsewhere, this system's platform.
+--host-only  only this system's platform (quicker; the zip then lists only that library).
+The working tree is not touched (its addons/peerkit/bin keeps whatever build is there). Prints the zip's path.
 USAGE
 }
 
+host_only=false
 case "${1:-}" in
   -h|--help) usage; exit 0 ;;
+  --host-only) host_only=true ;;
   "") ;;
   *) echo "package.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 esac
@@ -27,6 +32,11 @@ version=$(sed -nE 's/^version = "([^"]+)"/\1/p' Cargo.toml | head -n 1)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 scripts/build.sh --into "$stage/bin" >&2
+if [[ $host_only == false && $(uname -s) == Linux && $(uname -m) == x86_64 ]]; then
+  for target in windows-x86_64 linux-arm64; do
+    scripts/build.sh --target "$target" --into "$stage/bin" >&2
+  done
+fi
 
 mkdir -p dist
 zip_path="$repo/dist/peerkit-$version.zip"

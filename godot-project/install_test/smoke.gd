@@ -6,7 +6,7 @@ extends SceneTree
 func _initialize() -> void:
 	var failures := []
 	for cls in ["LocalPacketPeer", "LinkConditioner", "ReliablePacketPeer", "UdpPacketPeer",
-			"LocalMultiplayerNetwork", "LocalMultiplayerPeer"]:
+			"LocalMultiplayerNetwork", "LocalMultiplayerPeer", "MultiplayerLinkConditioner"]:
 		if not ClassDB.class_exists(cls):
 			failures.append("class %s is not registered: the extension did not load" % cls)
 	if failures.is_empty():
@@ -44,6 +44,11 @@ func _initialize() -> void:
 		network.call("poll")
 		if server.get_var() != "multiplayer":
 			failures.append("LocalMultiplayerPeer: the packet did not reach the server")
+		var wrapped: MultiplayerPeer = ClassDB.class_call_static("MultiplayerLinkConditioner", "wrap", client, "clean")
+		wrapped.put_var("wrapped")
+		network.call("poll")
+		if server.get_var() != "wrapped":
+			failures.append("MultiplayerLinkConditioner: the packet did not reach the server")
 		var udp: PacketPeer = ClassDB.instantiate("UdpPacketPeer")
 		if udp.call("bind", 0, "127.0.0.1") != OK:
 			failures.append("UdpPacketPeer: bind failed")
