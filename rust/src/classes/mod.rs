@@ -14,5 +14,6 @@ mod multiplayer_link_conditioner;
 mod panic_probe;
 mod reliable_packet_peer;
 mod transfer_mode;
+mod udp_link_proxy;
 mod udp_packet_peer;
 mod wrapping;

@@ -2,4 +2,5 @@
 //! that wait on them). Everything outside `io` is sans-IO: driven by explicit inputs (bytes, a `now`, a seed) and
 //! tested deterministically; what is in here is tested against real loopback sockets.
 
+pub mod proxy;
 pub mod udp;

@@ -812,10 +812,21 @@ mod tests {
         });
         let mut got = Vec::new();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        // Once the sender is done, the last datagrams may still be on their way into the socket: read until
+        // nothing has come for 100 ms.
+        let mut quiet_since: Option<std::time::Instant> = None;
         while std::time::Instant::now() < deadline {
             match rx.recv() {
-                Some(d) => got.push(u32::from_le_bytes(d.data[..].try_into().unwrap())),
-                None if sender.is_finished() && rx.queued() == 0 => break,
+                Some(d) => {
+                    got.push(u32::from_le_bytes(d.data[..].try_into().unwrap()));
+                    quiet_since = None;
+                }
+                None if sender.is_finished() => {
+                    let quiet = quiet_since.get_or_insert_with(std::time::Instant::now);
+                    if quiet.elapsed() > Duration::from_millis(100) && rx.queued() == 0 {
+                        break;
+                    }
+                }
                 None => {}
             }
         }
