@@ -54,6 +54,16 @@ launcher() {
   chmod +x "$path"
 }
 
+links() {  # links GCC: true when GCC compiles and links a C program (so its linker runs too)
+  local out
+  out=$(mktemp -d)
+  printf 'int main(void) { return 0; }\n' >"$out/probe.c"
+  "$1" -o "$out/probe" "$out/probe.c" >/dev/null 2>&1
+  local rc=$?
+  rm -rf "$out"
+  return $rc
+}
+
 version_at_least() {  # version_at_least HAVE WANT: true when HAVE >= WANT (dotted numbers)
   [[ $(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n 1) == "$2" ]]
 }
@@ -80,7 +90,7 @@ install_rust() {
 
 install_mingw() {
   local dir="$tc/mingw/root/usr/bin"
-  if [[ -x $dir/x86_64-w64-mingw32-gcc ]] && "$dir/x86_64-w64-mingw32-gcc" --version >/dev/null 2>&1; then
+  if [[ -x $dir/x86_64-w64-mingw32-gcc ]] && links "$dir/x86_64-w64-mingw32-gcc"; then
     echo "$dir"
     return
   fi
@@ -90,19 +100,29 @@ install_mingw() {
   gcc=$(cd "$dir" && ls x86_64-w64-mingw32-gcc-*-posix 2>/dev/null | grep -E 'gcc-[0-9]+-posix$' | head -n 1)
   [[ -n $gcc ]] || die "no x86_64-w64-mingw32-gcc-N-posix in $dir"
   ln -sf "$gcc" "$dir/x86_64-w64-mingw32-gcc"
-  "$dir/x86_64-w64-mingw32-gcc" --version >/dev/null || die "the fetched mingw gcc does not run"
+  links "$dir/x86_64-w64-mingw32-gcc" || die "the fetched mingw gcc cannot link a program"
   log "installed $("$dir/x86_64-w64-mingw32-gcc" --version | head -n 1)"
   echo "$dir"
 }
 
 install_aarch64_gcc() {
-  local dir="$tc/aarch64-gcc/root/usr/bin"
-  if [[ -x $dir/aarch64-linux-gnu-gcc ]] && "$dir/aarch64-linux-gnu-gcc" --version >/dev/null 2>&1; then
+  local dir="$tc/aarch64-gcc/bin" root="$tc/aarch64-gcc/root"
+  if [[ -x $dir/aarch64-linux-gnu-gcc ]] && links "$dir/aarch64-linux-gnu-gcc"; then
     echo "$dir"
     return
   fi
   fetch aarch64-gcc system native missing gcc-aarch64-linux-gnu libc6-dev-arm64-cross
-  "$dir/aarch64-linux-gnu-gcc" --version >/dev/null || die "the fetched aarch64 gcc does not run"
+  # The cross binutils load their own libbfd and libctf, which a private root keeps beside them: the driver
+  # rustc calls is a wrapper that lets the linker find them, and points it at the root (the libc.so linker script
+  # names its files by absolute paths, which ld then looks for under the sysroot).
+  mkdir -p "$dir"
+  cat >"$dir/aarch64-linux-gnu-gcc" <<LAUNCH
+#!/bin/sh
+# Written by scripts/install-toolchain.sh: the private aarch64 gcc, with its binutils' libraries found.
+LD_LIBRARY_PATH="$root/usr/lib/x86_64-linux-gnu\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$root/usr/bin/aarch64-linux-gnu-gcc" --sysroot="$root" "\$@"
+LAUNCH
+  chmod +x "$dir/aarch64-linux-gnu-gcc"
+  links "$dir/aarch64-linux-gnu-gcc" || die "the fetched aarch64 gcc cannot link a program"
   log "installed $("$dir/aarch64-linux-gnu-gcc" --version | head -n 1)"
   echo "$dir"
 }
@@ -116,6 +136,9 @@ install_wine() {
   mingw=$(install_mingw)
   fetch wine system native missing wine64
   [[ -x $root/usr/lib/wine/wine64 && -x $root/usr/lib/wine/wineserver64 ]] || die "no wine64/wineserver64 in $root"
+  # Debian's usr/lib/wine/wineserver is a script that looks for /usr/lib/wine/wineserver64 at its absolute path;
+  # Wine starts it from its own folder, so the private one must be the server itself.
+  ln -sf wineserver64 "$root/usr/lib/wine/wineserver"
   # Wine finds its own DLLs next to ntdll.so, but the PE zlib1.dll (Debian's libz-mingw-w64) only on
   # WINEDLLPATH; and wineserver by the WINESERVER variable instead of /usr/lib/wine's fixed path.
   local dll_path="$root/usr/x86_64-w64-mingw32/lib"

@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/test.sh [--fuzz SECONDS] [--package] [FILTER...] [--help]
+Usage: scripts/test.sh [--fuzz SECONDS] [--platforms] [--package] [FILTER...] [--help]
 
   1. finds or installs Godot 4.3+ (scripts/install-godot.sh);
   2. builds the debug library into addons/peerkit/bin (scripts/build.sh --debug --test-hooks: with the
@@ -15,7 +15,10 @@ Usage: scripts/test.sh [--fuzz SECONDS] [--package] [FILTER...] [--help]
   6. without FILTER, runs each script in godot-project/examples (the README's examples) as a user would,
      and the demo scenes on a virtual display with their screenshots checked (scripts/screenshot-test.sh);
   7. with --fuzz SECONDS, runs each fuzz target that long (scripts/fuzz.sh; CI uses 30);
-  8. with --package, packages the addon and installs it into a brand-new project (scripts/install-test.sh).
+  8. with --platforms, builds and tests the Windows x86_64 and Linux arm64 libraries (scripts/test-platforms.sh:
+     the core's tests under Wine, the DLL's imports and exports, the GDScript suite in arm64 Godot under qemu;
+     the toolchains install into .toolchains/ on first use);
+  9. with --package, packages the addon and installs it into a brand-new project (scripts/install-test.sh).
 FILTER (optional, one or more): run only the GDScript tests whose "suite.test" name contains it,
 e.g. `scripts/test.sh close` or `scripts/test.sh test_local_packet_peer`. Rust tests always run.
 
@@ -29,10 +32,12 @@ USAGE
 filters=()
 fuzz_seconds=""
 package=false
+platforms=false
 while (( $# > 0 )); do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --package) package=true ;;
+    --platforms) platforms=true ;;
     --fuzz) fuzz_seconds=${2:?--fuzz needs a number of seconds}; shift ;;
     -*) echo "test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     *) filters+=("$1") ;;
@@ -211,6 +216,15 @@ if [[ -n $fuzz_seconds ]]; then
   fuzz_failed=$counted_failed
 fi
 
+platforms_passed=0
+platforms_failed=0
+if [[ $platforms == true ]]; then
+  step "Windows x86_64 and Linux arm64"
+  counted platforms "the platform tests printed no summary" scripts/test-platforms.sh
+  platforms_passed=$counted_passed
+  platforms_failed=$counted_failed
+fi
+
 install_passed=0
 install_failed=0
 if [[ $package == true ]]; then
@@ -229,8 +243,8 @@ fi
 
 step "summary"
 for p in "${problems[@]}"; do echo "problem: $p"; done
-passed=$((rust_passed + gd_passed + examples_passed + shots_passed + fuzz_passed + install_passed))
-failed=$((rust_failed + gd_failed + lint_failed + examples_failed + shots_failed + fuzz_failed + install_failed))
+passed=$((rust_passed + gd_passed + examples_passed + shots_passed + fuzz_passed + platforms_passed + install_passed))
+failed=$((rust_failed + gd_failed + lint_failed + examples_failed + shots_failed + fuzz_failed + platforms_failed + install_failed))
 if (( failed == 0 && ${#problems[@]} > 0 )); then
   failed=1  # a log problem with every test green still fails the run
 fi
@@ -240,6 +254,7 @@ echo "lint: $((2 - lint_failed)) passed, $lint_failed failed"
 (( ${#filters[@]} == 0 )) && echo "examples: $examples_passed passed, $examples_failed failed"
 (( ${#filters[@]} == 0 )) && echo "screenshots: $shots_passed passed, $shots_failed failed"
 [[ -n $fuzz_seconds ]] && echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
+[[ $platforms == true ]] && echo "platforms: $platforms_passed passed, $platforms_failed failed"
 [[ $package == true ]] && echo "install: $install_passed passed, $install_failed failed"
 echo "$passed passed, $failed failed"
 (( failed == 0 ))
