@@ -2,7 +2,7 @@
 //! peer events between the wrapped MultiplayerPeer and the core's per-peer links, and feeds them the clock; all
 //! decisions are the core's.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -89,6 +89,14 @@ pub struct MultiplayerLinkConditioner {
     wrapped: Option<Wrapped>,
     /// The wrapped peer's largest packet, read when it is set.
     max_packet_size: i64,
+    /// Whether the wrapped peer was connected when last asked (its status changes only in its poll, close or
+    /// disconnect_peer, each of which asks again): put_packet checks this instead of asking every time.
+    inner_connected: bool,
+    /// The wrapped peer's unique id, once it has one (it is fixed from create_server or create_client until it
+    /// closes): SceneMultiplayer asks for it around every packet.
+    unique_id: Cell<Option<i32>>,
+    /// The target, mode and channel last set on the wrapped peer, so they are set only when they change.
+    forwarded: Option<(PeerId, TransferMode, u8)>,
     links: PeerLinks,
     clock: Clock,
     /// What the wrapped peer's signals said since the last poll.
@@ -110,6 +118,9 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
             use_manual_clock: PhantomVar::default(),
             wrapped: None,
             max_packet_size: 0,
+            inner_connected: false,
+            unique_id: Cell::new(None),
+            forwarded: None,
             links: PeerLinks::new(0),
             clock: Clock::real(),
             events: Rc::default(),
@@ -205,18 +216,25 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
             return;
         };
         inner.poll();
+        let status = inner.get_connection_status();
+        self.inner_connected = status == ConnectionStatus::CONNECTED;
+        if status == ConnectionStatus::DISCONNECTED {
+            self.unique_id.set(None);
+        }
         let events = self.take_events();
         let now = self.clock.now_us();
         self.pull(&mut inner, now);
         self.links.poll_inbound(now);
-        self.push(&mut inner, now);
+        push(&mut inner, &mut self.links, &mut self.forwarded, now);
         self.emit(events);
     }
 
     fn close(&mut self) {
         if let Some(mut inner) = self.inner_peer() {
             inner.close();
+            self.inner_connected = inner.get_connection_status() == ConnectionStatus::CONNECTED;
         }
+        self.unique_id.set(None);
         self.links.clear();
         let events = self.take_events();
         self.emit(events);
@@ -225,16 +243,24 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
     fn disconnect_peer(&mut self, peer: i32, force: bool) {
         if let Some(mut inner) = self.inner_peer() {
             inner.disconnect_peer_ex(peer).force(force).done();
+            self.inner_connected = inner.get_connection_status() == ConnectionStatus::CONNECTED;
         }
         let events = self.take_events();
         self.emit(events);
     }
 
     fn get_unique_id(&self) -> i32 {
+        if let Some(id) = self.unique_id.get() {
+            return id;
+        }
         // A closed ENet peer answers with an error: ask only an open one (0 otherwise, as Godot's peers say then).
-        match self.inner_peer() {
+        match self.inner_ref() {
             Some(p) if p.get_connection_status() != ConnectionStatus::DISCONNECTED => {
-                p.get_unique_id()
+                let id = p.get_unique_id();
+                if id != 0 {
+                    self.unique_id.set(Some(id));
+                }
+                id
             }
             _ => 0,
         }
@@ -248,17 +274,17 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
     }
 
     fn is_refusing_new_connections(&self) -> bool {
-        self.inner_peer()
+        self.inner_ref()
             .is_some_and(|p| p.is_refusing_new_connections())
     }
 
     fn is_server_relay_supported(&self) -> bool {
-        self.inner_peer()
+        self.inner_ref()
             .is_some_and(|p| p.is_server_relay_supported())
     }
 
     fn get_connection_status(&self) -> ConnectionStatus {
-        self.inner_peer()
+        self.inner_ref()
             .map_or(ConnectionStatus::DISCONNECTED, |p| {
                 p.get_connection_status()
             })
@@ -337,6 +363,11 @@ impl MultiplayerLinkConditioner {
         }
         self.events.borrow_mut().clear();
         self.max_packet_size = peer.as_ref().map_or(0, max_packet_size_of);
+        self.forwarded = None;
+        self.unique_id.set(None);
+        self.inner_connected = peer
+            .as_ref()
+            .is_some_and(|p| p.get_connection_status() == ConnectionStatus::CONNECTED);
         let Some(mut peer) = peer else {
             return;
         };
@@ -575,16 +606,21 @@ impl MultiplayerLinkConditioner {
 
 impl MultiplayerLinkConditioner {
     fn inner_peer(&self) -> Option<Gd<MultiplayerPeer>> {
-        self.wrapped.as_ref().map(|w| w.peer.clone())
+        self.inner_ref().cloned()
+    }
+
+    /// The wrapped peer, borrowed (no reference-count traffic: for calls made around every packet).
+    fn inner_ref(&self) -> Option<&Gd<MultiplayerPeer>> {
+        self.wrapped.as_ref().map(|w| &w.peer)
     }
 
     /// A packet the game put: into the links of its destinations, then on to the wrapped peer what is due.
     fn put(&mut self, what: &str, data: &[u8]) -> Error {
-        let Some(mut inner) = self.inner_peer() else {
+        let Some(wrapped) = self.wrapped.as_mut() else {
             godot_error!("{what}: no inner peer; set `inner` (or use MultiplayerLinkConditioner.wrap()) first");
             return Error::ERR_UNCONFIGURED;
         };
-        if inner.get_connection_status() != ConnectionStatus::CONNECTED {
+        if !self.inner_connected {
             godot_error!("{what}: the inner peer is not connected");
             return Error::ERR_UNCONFIGURED;
         }
@@ -608,7 +644,7 @@ impl MultiplayerLinkConditioner {
             godot_error!("{what}: {e}");
             return e.error_code();
         }
-        self.push(&mut inner, now);
+        push(&mut wrapped.peer, &mut self.links, &mut self.forwarded, now);
         Error::OK
     }
 
@@ -644,10 +680,8 @@ impl MultiplayerLinkConditioner {
             let from = inner.get_packet_peer();
             let mode = transfer_mode::from_godot(inner.get_packet_mode());
             let channel = u8::try_from(inner.get_packet_channel()).unwrap_or(0);
+            // A packet is available (just asked), so this does not fail.
             let packet = inner.get_packet();
-            if inner.get_packet_error() != Error::OK {
-                break;
-            }
             // `can_receive` said there is room, so this is never refused.
             let _ = self.links.receive(
                 now,
@@ -656,23 +690,6 @@ impl MultiplayerLinkConditioner {
                 channel,
                 Bytes::copy_from_slice(packet.as_slice()),
             );
-        }
-    }
-
-    /// Hands the wrapped peer every outbound packet due by `now`, with its destination, mode and channel.
-    fn push(&mut self, inner: &mut Gd<MultiplayerPeer>, now: u64) {
-        while let Some((peer, packet)) = self.links.poll_outbound(now) {
-            inner.set_target_peer(peer);
-            inner.set_transfer_mode(transfer_mode::to_godot(packet.mode));
-            inner.set_transfer_channel(i32::from(packet.channel));
-            let err = inner.put_packet(&PackedByteArray::from(&packet.data[..]));
-            if err != Error::OK && self.links.refused(err.ord() as i64) {
-                godot_warn!(
-                    "MultiplayerLinkConditioner: the inner peer refused a packet of {} bytes for peer {peer} with {err:?}: {}. Every refusal is counted in get_stats().inner_refused; this is said once for each kind of refusal",
-                    packet.data.len(),
-                    refusal_hint(err)
-                );
-            }
         }
     }
 
@@ -718,6 +735,37 @@ impl Drop for MultiplayerLinkConditioner {
         if let Some(mut old) = self.wrapped.take() {
             old.peer.disconnect("peer_connected", &old.connected);
             old.peer.disconnect("peer_disconnected", &old.disconnected);
+        }
+    }
+}
+
+/// Hands `inner` every outbound packet of `links` due by `now`, setting its target, mode and channel when they
+/// differ from the last packet's (`forwarded`); a refusal is counted, and said once for each kind.
+fn push(
+    inner: &mut Gd<MultiplayerPeer>,
+    links: &mut PeerLinks,
+    forwarded: &mut Option<(PeerId, TransferMode, u8)>,
+    now: u64,
+) {
+    while let Some((peer, packet)) = links.poll_outbound(now) {
+        let wanted = (peer, packet.mode, packet.channel);
+        let last = forwarded.replace(wanted);
+        if last.map(|l| l.0) != Some(peer) {
+            inner.set_target_peer(peer);
+        }
+        if last.map(|l| l.1) != Some(packet.mode) {
+            inner.set_transfer_mode(transfer_mode::to_godot(packet.mode));
+        }
+        if last.map(|l| l.2) != Some(packet.channel) {
+            inner.set_transfer_channel(i32::from(packet.channel));
+        }
+        let err = inner.put_packet(&PackedByteArray::from(&packet.data[..]));
+        if err != Error::OK && links.refused(err.ord() as i64) {
+            godot_warn!(
+                "MultiplayerLinkConditioner: the inner peer refused a packet of {} bytes for peer {peer} with {err:?}: {}. Every refusal is counted in get_stats().inner_refused; this is said once for each kind of refusal",
+                packet.data.len(),
+                refusal_hint(err)
+            );
         }
     }
 }

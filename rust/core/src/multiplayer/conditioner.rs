@@ -75,6 +75,8 @@ pub struct PeerLinks {
     default_outbound: LinkConfig,
     default_inbound: LinkConfig,
     links: BTreeMap<PeerId, Link>,
+    /// Outbound packets that took a clean, empty link's fast path: handed on first by `poll_outbound`.
+    passed_out: VecDeque<(PeerId, Packet)>,
     /// Packets whose time has come, for the game to read.
     inbox: VecDeque<Packet>,
     stats: PeerLinksStats,
@@ -89,6 +91,7 @@ impl PeerLinks {
             default_outbound: LinkConfig::default(),
             default_inbound: LinkConfig::default(),
             links: BTreeMap::new(),
+            passed_out: VecDeque::new(),
             inbox: VecDeque::new(),
             stats: PeerLinksStats::default(),
             refusals: Refusals::default(),
@@ -132,7 +135,11 @@ impl PeerLinks {
         let Some(link) = self.links.remove(&peer) else {
             return 0;
         };
-        let dropped = link.outbound.model.queued() + link.inbound.model.queued();
+        let waiting = self.passed_out.len();
+        self.passed_out.retain(|(to, _)| *to != peer);
+        let dropped = link.outbound.model.queued()
+            + link.inbound.model.queued()
+            + (waiting - self.passed_out.len());
         self.stats.dropped_disconnected += dropped as u64;
         dropped
     }
@@ -252,41 +259,42 @@ impl PeerLinks {
         channel: u8,
         data: Bytes,
     ) -> Result<(), MultiplayerError> {
-        let destinations: Vec<PeerId> = match target {
-            0 => self.links.keys().copied().collect(),
-            t if t > 0 => {
-                if !self.links.contains_key(&t) {
-                    return Err(MultiplayerError::UnknownPeer(t));
-                }
-                vec![t]
-            }
-            t => self
-                .links
-                .keys()
-                .copied()
-                .filter(|id| Some(*id) != t.checked_neg())
-                .collect(),
+        if target > 0 && !self.links.contains_key(&target) {
+            return Err(MultiplayerError::UnknownPeer(target));
+        }
+        // Who gets it: one peer, every peer (0), or every one but -target.
+        let chosen = |id: PeerId| match target {
+            0 => true,
+            t if t > 0 => id == t,
+            t => Some(id) != t.checked_neg(),
         };
+        // One peer's entry, or all of them.
+        let only = (target > 0).then_some(target);
+        let range = only.unwrap_or(PeerId::MIN)..=only.unwrap_or(PeerId::MAX);
         if mode == TransferMode::Reliable {
-            if let Some(full) = destinations
-                .iter()
-                .find(|id| !self.links[id].outbound.model.has_reliable_room())
+            if let Some((full, _)) = self
+                .links
+                .range(range.clone())
+                .find(|(id, link)| chosen(**id) && !link.outbound.model.has_reliable_room())
             {
                 return Err(MultiplayerError::Backlog(*full));
             }
         }
-        for id in destinations {
-            if let Some(link) = self.links.get_mut(&id) {
-                link.outbound.send(
-                    now,
-                    Packet {
-                        from: id,
-                        mode,
-                        channel,
-                        data: data.clone(),
-                        order: 0,
-                    },
-                );
+        for (&id, link) in self.links.range_mut(range) {
+            if !chosen(id) {
+                continue;
+            }
+            let mut packet = Packet {
+                from: id,
+                mode,
+                channel,
+                data: data.clone(),
+                order: 0,
+            };
+            if link.outbound.pass(&mut packet) {
+                self.passed_out.push_back((id, packet));
+            } else {
+                link.outbound.send(now, packet);
             }
         }
         Ok(())
@@ -295,6 +303,9 @@ impl PeerLinks {
     /// The next outbound packet due by `now`, with the remote peer it goes to (the packet's `from` is also that
     /// peer): earliest due first across peers. Hand it to the real peer; [`PeerLinks::refused`] if it refuses.
     pub fn poll_outbound(&mut self, now: Micros) -> Option<(PeerId, Packet)> {
+        if let Some(passed) = self.passed_out.pop_front() {
+            return Some(passed);
+        }
         // Lanes whose due packet cannot leave yet (a cut link holds reliable packets).
         let mut held: Vec<PeerId> = Vec::new();
         loop {
@@ -354,16 +365,18 @@ impl PeerLinks {
         if mode == TransferMode::Reliable && !link.inbound.model.has_reliable_room() {
             return Err(MultiplayerError::Backlog(from));
         }
-        link.inbound.send(
-            now,
-            Packet {
-                from,
-                mode,
-                channel,
-                data,
-                order: 0,
-            },
-        );
+        let mut packet = Packet {
+            from,
+            mode,
+            channel,
+            data,
+            order: 0,
+        };
+        if self.inbox.len() < MAX_INBOX && link.inbound.pass(&mut packet) {
+            self.inbox.push_back(packet);
+        } else {
+            link.inbound.send(now, packet);
+        }
         Ok(())
     }
 

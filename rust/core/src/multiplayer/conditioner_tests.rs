@@ -366,3 +366,47 @@ fn switching_clocks_keeps_the_remaining_delay() {
     assert_eq!(outbound(&mut l, 49 * MS), vec![]);
     assert_eq!(outbound(&mut l, 50 * MS), vec![(2, 1), (2, 2)]);
 }
+
+#[test]
+fn the_clean_fast_path_keeps_the_ordering_state_and_is_counted() {
+    let mut l = links(14, &[2]);
+    for i in 0..10 {
+        l.send(0, 2, UO, 0, data(i)).unwrap();
+        l.receive(0, 2, UO, 0, data(i)).unwrap();
+    }
+    assert_eq!(l.available(), 10, "a clean inbound link delivers at once");
+    assert_eq!(
+        outbound(&mut l, 0).len(),
+        10,
+        "a clean outbound link hands on at once"
+    );
+    let stats = l.link_stats(2).unwrap();
+    assert_eq!(
+        (
+            stats.outbound.packets_delivered,
+            stats.inbound.packets_delivered
+        ),
+        (10, 10)
+    );
+    // Now reordering: nothing may come out older than what the fast path already passed on.
+    set(&mut l, 2, Directions::Both, |c| {
+        c.latency_ms = 10.0;
+        c.reorder = 0.5;
+    });
+    for i in 10..200 {
+        l.send(i as u64 * MS, 2, UO, 0, data(i)).unwrap();
+    }
+    let got = outbound(&mut l, 1000 * MS);
+    assert!(
+        got.iter().all(|g| g.1 >= 10),
+        "older than the fast path's never follow"
+    );
+    assert!(got.windows(2).all(|w| w[0].1 < w[1].1), "never go back");
+    // What the fast path queued for a peer that leaves is counted with the rest.
+    set(&mut l, 2, Directions::Both, |c| {
+        c.latency_ms = 0.0;
+        c.reorder = 0.0;
+    });
+    l.send(2000 * MS, 2, R, 0, data(7)).unwrap();
+    assert_eq!(l.disconnect(2), 1);
+}

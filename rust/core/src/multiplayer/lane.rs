@@ -51,6 +51,22 @@ impl Lane {
         }
     }
 
+    /// The clean-link fast path: when the link is transparent and holds nothing, records `packet` as sent and
+    /// delivered at once (keeping the ordering state as if it had gone through) and returns true; the caller
+    /// hands it on itself. Otherwise false, and nothing changed.
+    pub(super) fn pass(&mut self, packet: &mut Packet) -> bool {
+        if !self.model.pass_through(packet.data.len()) {
+            return false;
+        }
+        if packet.mode == TransferMode::UnreliableOrdered {
+            let next = self.next_order.entry(packet.channel).or_insert(0);
+            packet.order = *next;
+            *next += 1;
+            self.newest_delivered.insert(packet.channel, packet.order);
+        }
+        true
+    }
+
     /// Moves the lane onto a clock that reads `to` when the old one read `from`: everything in flight keeps its
     /// remaining delay.
     pub(super) fn shift_time(&mut self, from: Micros, to: Micros) {
