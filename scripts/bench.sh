@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/bench.sh [--json FILE] [--quick] [--help]
+Usage: scripts/bench.sh [--json FILE] [--quick] [--only race] [--help]
 
   1. builds the optimised library with the benchmark-only BenchNullPeer (cargo --release --features
      bench-peers) and installs it under the editor's name in addons/peerkit/bin (scripts/test.sh and
@@ -14,7 +14,11 @@ Usage: scripts/bench.sh [--json FILE] [--quick] [--help]
      ReliablePacketPeer goodput; UdpPacketPeer against PacketPeerUDP; LocalMultiplayerPeer per packet;
      then, in a fresh process, memory per queued packet; then the targets, as
      ratios of figures from the same bench.sh run;
-  3. runs `cargo bench -p peerkit-core` (the core without Godot).
+  3. runs godot-project/bench/race.gd: the same reliable stream of 1 KiB messages through a UdpLinkProxy,
+     with Godot's ENet and with ReliablePacketPeer over UdpPacketPeer, at three link conditions (goodput,
+     p50/p99 latency, ratios), and MultiplayerLinkConditioner's cost over a bare ENetMultiplayerPeer;
+  4. runs `cargo bench -p peerkit-core` (the core without Godot).
+--only race  runs step 3 alone (with step 1's build).
 Every figure is the median of 5 runs in one process. --json FILE writes all figures to FILE.
 --quick runs a tenth of the work (for trying the script, not for figures).
 The first run builds the optimised library, which takes a few minutes.
@@ -23,11 +27,13 @@ USAGE
 
 json=""
 quick=()
+only=""
 while (( $# > 0 )); do
   case "$1" in
     -h|--help) usage; exit 0 ;;
     --json) json=${2:?--json needs a file}; shift ;;
     --quick) quick=(--quick) ;;
+    --only) only=${2:?--only needs race}; shift; [[ $only == race ]] || { echo "bench.sh: --only takes race" >&2; exit 2; } ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -58,9 +64,16 @@ run_godot() {
   set -e
   (( rc == 0 )) || { echo "bench.sh: the Godot benchmark failed ($rc)" >&2; exit "$rc"; }
 }
+if [[ $only == race ]]; then
+  run_godot res://bench/race.gd -- --json "$work/race.json" "${quick[@]}"
+  [[ -n $json ]] && cp "$work/race.json" "$json" && echo "figures written to $json"
+  exit 0
+fi
 run_godot res://bench/bench.gd -- --section speed --json "$work/speed.json" "${quick[@]}"
 run_godot res://bench/bench.gd -- --section memory --json "$work/memory.json" "${quick[@]}"
 run_godot res://bench/targets.gd -- "$work/speed.json" "$work/memory.json" "$work/godot.json"
+echo
+run_godot res://bench/race.gd -- --json "$work/race.json" "${quick[@]}"
 
 echo
 bench_args=()
@@ -69,11 +82,11 @@ PEERKIT_BENCH_JSON="$work/core.json" cargo bench -p peerkit-core --locked --benc
   PEERKIT_BENCH_JSON="$work/core.json" cargo bench -p peerkit-core --locked --bench core "${bench_args[@]}"
 
 if [[ -n $json ]]; then
-  python3 - "$work/godot.json" "$work/core.json" "$json" <<'PY'
+  python3 - "$work/godot.json" "$work/core.json" "$work/race.json" "$json" <<'PY'
 import json, sys
-godot, core, out = sys.argv[1:]
-with open(godot) as g, open(core) as c:
-    merged = {"godot": json.load(g), "core": json.load(c)}
+godot, core, race, out = sys.argv[1:]
+with open(godot) as g, open(core) as c, open(race) as r:
+    merged = {"godot": json.load(g), "core": json.load(c), "race": json.load(r)}
 with open(out, "w") as f:
     json.dump(merged, f, indent=2)
 PY

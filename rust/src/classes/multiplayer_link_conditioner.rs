@@ -74,7 +74,10 @@ struct Wrapped {
 pub struct MultiplayerLinkConditioner {
     /// The MultiplayerPeer whose network is simulated. Set it before giving this peer to a [SceneMultiplayer]
     /// (or use [method wrap]), best right after [code]create_server[/code] or [code]create_client[/code]: a
-    /// server wrapped later knows of clients that connected before only once they send something. Setting another drops what the links hold (counted as
+    /// server wrapped later knows of clients that connected before only once they send something.
+    /// Once wrapped, use the peer through this one: [method MultiplayerPeer.close] and
+    /// [method MultiplayerPeer.disconnect_peer] here, not on the wrapped peer (this peer reads its connection
+    /// state after each of its own calls). Setting another drops what the links hold (counted as
     /// [code]dropped_disconnected[/code]). Refused, with an error, when it is this peer or wraps it.
     #[var(get = get_inner, set = set_inner, usage_flags = [EDITOR])]
     inner: PhantomVar<Option<Gd<MultiplayerPeer>>>,
@@ -89,9 +92,11 @@ pub struct MultiplayerLinkConditioner {
     wrapped: Option<Wrapped>,
     /// The wrapped peer's largest packet, read when it is set.
     max_packet_size: i64,
-    /// Whether the wrapped peer was connected when last asked (its status changes only in its poll, close or
-    /// disconnect_peer, each of which asks again): put_packet checks this instead of asking every time.
-    inner_connected: bool,
+    /// The wrapped peer's status and relay support when last asked. Its status leaves CONNECTED only in its
+    /// poll, close or disconnect_peer, which this peer calls and then asks again; so while it reads CONNECTED
+    /// this is the answer (SceneMultiplayer asks around every packet), and otherwise the wrapped peer is asked.
+    status: Cell<ConnectionStatus>,
+    relay: Cell<bool>,
     /// The wrapped peer's unique id, once it has one (it is fixed from create_server or create_client until it
     /// closes): SceneMultiplayer asks for it around every packet.
     unique_id: Cell<Option<i32>>,
@@ -118,7 +123,8 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
             use_manual_clock: PhantomVar::default(),
             wrapped: None,
             max_packet_size: 0,
-            inner_connected: false,
+            status: Cell::new(ConnectionStatus::DISCONNECTED),
+            relay: Cell::new(false),
             unique_id: Cell::new(None),
             forwarded: None,
             links: PeerLinks::new(0),
@@ -216,9 +222,7 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
             return;
         };
         inner.poll();
-        let status = inner.get_connection_status();
-        self.inner_connected = status == ConnectionStatus::CONNECTED;
-        if status == ConnectionStatus::DISCONNECTED {
+        if self.observe(&inner) == ConnectionStatus::DISCONNECTED {
             self.unique_id.set(None);
         }
         let events = self.take_events();
@@ -232,7 +236,7 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
     fn close(&mut self) {
         if let Some(mut inner) = self.inner_peer() {
             inner.close();
-            self.inner_connected = inner.get_connection_status() == ConnectionStatus::CONNECTED;
+            self.observe(&inner);
         }
         self.unique_id.set(None);
         self.links.clear();
@@ -243,7 +247,7 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
     fn disconnect_peer(&mut self, peer: i32, force: bool) {
         if let Some(mut inner) = self.inner_peer() {
             inner.disconnect_peer_ex(peer).force(force).done();
-            self.inner_connected = inner.get_connection_status() == ConnectionStatus::CONNECTED;
+            self.observe(&inner);
         }
         let events = self.take_events();
         self.emit(events);
@@ -279,15 +283,20 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
     }
 
     fn is_server_relay_supported(&self) -> bool {
-        self.inner_ref()
-            .is_some_and(|p| p.is_server_relay_supported())
+        if self.status.get() != ConnectionStatus::CONNECTED {
+            if let Some(inner) = self.inner_ref() {
+                self.observe(inner);
+            }
+        }
+        self.relay.get()
     }
 
     fn get_connection_status(&self) -> ConnectionStatus {
-        self.inner_ref()
-            .map_or(ConnectionStatus::DISCONNECTED, |p| {
-                p.get_connection_status()
-            })
+        match (self.status.get(), self.inner_ref()) {
+            (ConnectionStatus::CONNECTED, Some(_)) => ConnectionStatus::CONNECTED,
+            (_, Some(inner)) => self.observe(inner),
+            (_, None) => ConnectionStatus::DISCONNECTED,
+        }
     }
 }
 
@@ -365,9 +374,11 @@ impl MultiplayerLinkConditioner {
         self.max_packet_size = peer.as_ref().map_or(0, max_packet_size_of);
         self.forwarded = None;
         self.unique_id.set(None);
-        self.inner_connected = peer
-            .as_ref()
-            .is_some_and(|p| p.get_connection_status() == ConnectionStatus::CONNECTED);
+        self.status.set(ConnectionStatus::DISCONNECTED);
+        self.relay.set(false);
+        if let Some(p) = &peer {
+            self.observe(p);
+        }
         let Some(mut peer) = peer else {
             return;
         };
@@ -609,6 +620,14 @@ impl MultiplayerLinkConditioner {
         self.inner_ref().cloned()
     }
 
+    /// Asks `inner` for its status and relay support, keeps both, and returns the status.
+    fn observe(&self, inner: &Gd<MultiplayerPeer>) -> ConnectionStatus {
+        let status = inner.get_connection_status();
+        self.status.set(status);
+        self.relay.set(inner.is_server_relay_supported());
+        status
+    }
+
     /// The wrapped peer, borrowed (no reference-count traffic: for calls made around every packet).
     fn inner_ref(&self) -> Option<&Gd<MultiplayerPeer>> {
         self.wrapped.as_ref().map(|w| &w.peer)
@@ -620,7 +639,7 @@ impl MultiplayerLinkConditioner {
             godot_error!("{what}: no inner peer; set `inner` (or use MultiplayerLinkConditioner.wrap()) first");
             return Error::ERR_UNCONFIGURED;
         };
-        if !self.inner_connected {
+        if self.status.get() != ConnectionStatus::CONNECTED {
             godot_error!("{what}: the inner peer is not connected");
             return Error::ERR_UNCONFIGURED;
         }
@@ -676,7 +695,12 @@ impl MultiplayerLinkConditioner {
 
     /// Moves what the wrapped peer received into the inbound links (while they and the game's inbox have room).
     fn pull(&mut self, inner: &mut Gd<MultiplayerPeer>, now: u64) {
-        while self.links.can_receive() && inner.get_available_packet_count() > 0 {
+        // One count per poll (what arrives meanwhile waits for the next poll), not one question per packet.
+        let available = inner.get_available_packet_count();
+        for _ in 0..available {
+            if !self.links.can_receive() {
+                break;
+            }
             let from = inner.get_packet_peer();
             let mode = transfer_mode::from_godot(inner.get_packet_mode());
             let channel = u8::try_from(inner.get_packet_channel()).unwrap_or(0);
