@@ -10,11 +10,11 @@ use godot::meta::conv::RawPtr;
 use godot::obj::EngineEnum;
 use godot::prelude::*;
 use peerkit_core::link::conditioner::{Conditioner, Directions, Sent};
-use peerkit_core::link::{LinkConfig, LinkConfigError};
+use peerkit_core::link::LinkConfigError;
 
 use super::clock::Clock;
+use super::error::refusal_hint;
 use super::error::Once;
-use super::error::{refusal_hint, GodotErrorCode};
 use super::wrapping::{wraps, InnerPeer};
 use super::{ffi, link_settings};
 
@@ -320,27 +320,13 @@ impl LinkConditioner {
     /// 10000) and [code]link_up[/code]. Probabilities are 0 to 1; times are milliseconds, 0 to 3600000.
     #[func]
     fn configure(&mut self, settings: VarDictionary, #[opt(default = 3)] direction: i64) -> Error {
+        const WHAT: &str = "LinkConditioner.configure";
         let Some(directions) = directions("configure", direction) else {
             return Error::ERR_INVALID_PARAMETER;
         };
-        let parsed = match link_settings::parse(&settings) {
-            Ok(parsed) => parsed,
-            Err(e) => return report("configure", &e),
-        };
-        let changed = self
-            .link
-            .get_mut()
-            .conditioner
-            .configure(directions, |config| {
-                config.set_all(
-                    parsed
-                        .iter()
-                        .map(|(name, value)| (name.as_str(), value.clone())),
-                )
-            });
-        match changed {
-            Ok(()) => Error::OK,
-            Err(e) => report("configure", &e),
+        match link_settings::settings_change(WHAT, &settings) {
+            Ok(change) => self.change(WHAT, directions, change),
+            Err(code) => code,
         }
     }
 
@@ -350,22 +336,14 @@ impl LinkConditioner {
     /// for the numbers and where they come from). An unknown name returns [constant ERR_INVALID_PARAMETER].
     #[func]
     fn apply_preset(&mut self, name: GString, #[opt(default = 3)] direction: i64) -> Error {
+        const WHAT: &str = "LinkConditioner.apply_preset";
         let Some(directions) = directions("apply_preset", direction) else {
             return Error::ERR_INVALID_PARAMETER;
         };
-        let preset = match LinkConfig::preset(&name.to_string()) {
-            Ok(preset) => preset,
-            Err(e) => return report("apply_preset", &e),
-        };
-        let _ = self
-            .link
-            .get_mut()
-            .conditioner
-            .configure(directions, |config| {
-                *config = preset.clone();
-                Ok::<(), LinkConfigError>(())
-            });
-        Error::OK
+        match link_settings::preset_change(WHAT, &name.to_string()) {
+            Ok(change) => self.change(WHAT, directions, change),
+            Err(code) => code,
+        }
     }
 
     /// Returns the settings of [param direction] as a Dictionary in the form [method configure] takes. With
@@ -471,12 +449,25 @@ fn directions(method: &str, direction: i64) -> Option<Directions> {
     }
 }
 
-fn report(method: &str, error: &LinkConfigError) -> Error {
-    godot_error!("LinkConditioner.{method}: {error}");
-    error.error_code()
-}
-
 impl LinkConditioner {
+    /// Applies `change` to `directions`, all or none; a refusal is pushed as `what`'s error.
+    fn change(
+        &mut self,
+        what: &str,
+        directions: Directions,
+        change: link_settings::Change,
+    ) -> Error {
+        match self
+            .link
+            .get_mut()
+            .conditioner
+            .configure(directions, &change)
+        {
+            Ok(()) => Error::OK,
+            Err(e) => link_settings::report(what, &e),
+        }
+    }
+
     /// The wrapped peer.
     fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
         self.link

@@ -1,8 +1,40 @@
 //! Link settings and counters as scripts see them: Dictionaries in and out, shared by every class that
 //! exposes a simulated link.
 
+use godot::global::Error;
 use godot::prelude::*;
 use peerkit_core::link::{LinkConfig, LinkConfigError, LinkStats, SettingValue};
+
+use super::error::GodotErrorCode;
+
+/// A change to a link's settings, as every class that takes settings hands it to the core.
+pub(crate) type Change = Box<dyn Fn(&mut LinkConfig) -> Result<(), LinkConfigError> + Send>;
+
+/// The change a settings Dictionary (in [method LinkConditioner.configure]'s form) asks for: names not given
+/// keep their value. A key or value of the wrong type is refused here, with an error naming `what`; names and
+/// ranges are checked when the change is applied.
+pub(crate) fn settings_change(what: &str, settings: &VarDictionary) -> Result<Change, Error> {
+    let parsed = parse(settings).map_err(|e| report(what, &e))?;
+    Ok(Box::new(move |config: &mut LinkConfig| {
+        config.set_all(parsed.iter().map(|(n, v)| (n.as_str(), v.clone())))
+    }))
+}
+
+/// The change that replaces a link's settings with the preset `name`; an unknown name is refused, with an error
+/// naming `what` and the presets there are.
+pub(crate) fn preset_change(what: &str, name: &str) -> Result<Change, Error> {
+    let preset = LinkConfig::preset(name).map_err(|e| report(what, &e))?;
+    Ok(Box::new(move |config: &mut LinkConfig| {
+        *config = preset.clone();
+        Ok(())
+    }))
+}
+
+/// Pushes `error` as `what`'s and returns its code.
+pub(crate) fn report(what: &str, error: &LinkConfigError) -> Error {
+    godot_error!("{what}: {error}");
+    error.error_code()
+}
 
 /// Reads a settings Dictionary into (name, value) pairs; the core validates names and ranges.
 pub(crate) fn parse(

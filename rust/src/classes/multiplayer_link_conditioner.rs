@@ -16,7 +16,7 @@ use godot::meta::conv::RawPtr;
 use godot::obj::EngineEnum;
 use godot::prelude::*;
 use peerkit_core::link::conditioner::Directions;
-use peerkit_core::link::{LinkConfig, LinkConfigError};
+use peerkit_core::link::LinkConfigError;
 use peerkit_core::multiplayer::conditioner::{LinkChangeError, PeerLinks};
 use peerkit_core::multiplayer::{PeerId, TransferMode, MAX_CHANNEL, MAX_PACKET_SIZE_LIMIT};
 
@@ -320,26 +320,19 @@ impl MultiplayerLinkConditioner {
     #[func]
     fn wrap(peer: Gd<MultiplayerPeer>, #[opt(default = "")] preset: GString) -> Option<Gd<Self>> {
         let preset = preset.to_string();
-        let config = if preset.is_empty() {
-            LinkConfig::default()
+        let change = if preset.is_empty() {
+            None
         } else {
-            match LinkConfig::preset(&preset) {
-                Ok(config) => config,
-                Err(e) => {
-                    godot_error!("MultiplayerLinkConditioner.wrap: {e}");
-                    return None;
-                }
-            }
+            Some(link_settings::preset_change("MultiplayerLinkConditioner.wrap", &preset).ok()?)
         };
         let mut conditioner = Self::new_gd();
         {
             let mut this = conditioner.bind_mut();
             this.set_inner(Some(peer));
             this.wrapped.as_ref()?;
-            let _ = this.links.configure(0, Directions::Both, |c| {
-                *c = config.clone();
-                Ok::<(), LinkConfigError>(())
-            });
+            if let Some(change) = change {
+                let _ = this.links.configure(0, Directions::Both, &change);
+            }
         }
         Some(conditioner)
     }
@@ -427,16 +420,10 @@ impl MultiplayerLinkConditioner {
         #[opt(default = 3)] direction: i64,
     ) -> Error {
         const WHAT: &str = "MultiplayerLinkConditioner.set_link_conditions";
-        let parsed = match link_settings::parse(&settings) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                godot_error!("{WHAT}: {e}");
-                return e.error_code();
-            }
-        };
-        self.change(WHAT, peer_id, direction, |config| {
-            config.set_all(parsed.iter().map(|(n, v)| (n.as_str(), v.clone())))
-        })
+        match link_settings::settings_change(WHAT, &settings) {
+            Ok(change) => self.change(WHAT, peer_id, direction, change),
+            Err(code) => code,
+        }
     }
 
     /// Replaces the settings of the links with remote peer [param peer_id] (0: every one, now and later) with a
@@ -451,17 +438,10 @@ impl MultiplayerLinkConditioner {
         #[opt(default = 3)] direction: i64,
     ) -> Error {
         const WHAT: &str = "MultiplayerLinkConditioner.apply_preset";
-        let preset = match LinkConfig::preset(&name.to_string()) {
-            Ok(preset) => preset,
-            Err(e) => {
-                godot_error!("{WHAT}: {e}");
-                return e.error_code();
-            }
-        };
-        self.change(WHAT, peer_id, direction, |config| {
-            *config = preset.clone();
-            Ok(())
-        })
+        match link_settings::preset_change(WHAT, &name.to_string()) {
+            Ok(change) => self.change(WHAT, peer_id, direction, change),
+            Err(code) => code,
+        }
     }
 
     /// Cuts the links with remote peer [param peer_id] (0: every one, now and later) in both directions, or
@@ -473,10 +453,10 @@ impl MultiplayerLinkConditioner {
             "MultiplayerLinkConditioner.set_link_up",
             peer_id,
             Self::DIRECTION_BOTH,
-            |config| {
+            Box::new(move |config| {
                 config.link_up = up;
                 Ok(())
-            },
+            }),
         )
     }
 
@@ -722,7 +702,7 @@ impl MultiplayerLinkConditioner {
         what: &str,
         peer_id: i64,
         direction: i64,
-        change: impl Fn(&mut LinkConfig) -> Result<(), LinkConfigError>,
+        change: link_settings::Change,
     ) -> Error {
         let directions = match direction {
             Self::DIRECTION_OUTBOUND => Directions::Outbound,
@@ -746,10 +726,7 @@ impl MultiplayerLinkConditioner {
                 );
                 Error::ERR_INVALID_PARAMETER
             }
-            Err(LinkChangeError::Setting(e)) => {
-                godot_error!("{what}: {e}");
-                e.error_code()
-            }
+            Err(LinkChangeError::Setting(e)) => link_settings::report(what, &e),
         }
     }
 }

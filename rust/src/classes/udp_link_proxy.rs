@@ -7,9 +7,7 @@ use godot::global::Error;
 use godot::prelude::*;
 use peerkit_core::io::proxy::{ClientSelector, ProxyChangeError, ProxyError, UdpProxy};
 use peerkit_core::link::conditioner::Directions;
-use peerkit_core::link::{LinkConfig, LinkConfigError};
 
-use super::error::GodotErrorCode;
 use super::link_settings;
 
 /// A UDP relay with a simulated bad network in between, for games that run as separate processes: two game
@@ -172,16 +170,10 @@ impl UdpLinkProxy {
         #[opt(default = 3)] direction: i64,
     ) -> Error {
         const WHAT: &str = "UdpLinkProxy.set_link_conditions";
-        let parsed = match link_settings::parse(&settings) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                godot_error!("{WHAT}: {e}");
-                return e.error_code();
-            }
-        };
-        self.change(WHAT, &client, direction, move |config| {
-            config.set_all(parsed.iter().map(|(n, v)| (n.as_str(), v.clone())))
-        })
+        match link_settings::settings_change(WHAT, &settings) {
+            Ok(change) => self.change(WHAT, &client, direction, change),
+            Err(code) => code,
+        }
     }
 
     /// Replaces the settings of the client at [param client] (empty: every client, now and later) with a
@@ -194,17 +186,10 @@ impl UdpLinkProxy {
         #[opt(default = 3)] direction: i64,
     ) -> Error {
         const WHAT: &str = "UdpLinkProxy.apply_preset";
-        let preset = match LinkConfig::preset(&name.to_string()) {
-            Ok(preset) => preset,
-            Err(e) => {
-                godot_error!("{WHAT}: {e}");
-                return e.error_code();
-            }
-        };
-        self.change(WHAT, &client, direction, move |config| {
-            *config = preset.clone();
-            Ok(())
-        })
+        match link_settings::preset_change(WHAT, &name.to_string()) {
+            Ok(change) => self.change(WHAT, &client, direction, change),
+            Err(code) => code,
+        }
     }
 
     /// Cuts the link of the client at [param client] (empty: every client, now and later) in both directions,
@@ -215,10 +200,10 @@ impl UdpLinkProxy {
             "UdpLinkProxy.set_link_up",
             &client,
             Self::DIRECTION_BOTH,
-            move |config| {
+            Box::new(move |config| {
                 config.link_up = up;
                 Ok(())
-            },
+            }),
         )
     }
 
@@ -322,7 +307,7 @@ impl UdpLinkProxy {
         what: &str,
         client: &GString,
         direction: i64,
-        change: impl Fn(&mut LinkConfig) -> Result<(), LinkConfigError> + Send + 'static,
+        change: link_settings::Change,
     ) -> Error {
         let directions = match direction {
             Self::DIRECTION_TO_SERVER => Directions::Outbound,

@@ -4,11 +4,10 @@ use std::sync::{Arc, Mutex};
 
 use godot::global::Error;
 use godot::prelude::*;
-use peerkit_core::link::{LinkConfig, LinkConfigError};
+use peerkit_core::link::LinkConfigError;
 use peerkit_core::multiplayer::{ConfigureError, Direction, Event, Network, PeerId};
 
 use crate::classes::clock::Clock;
-use crate::classes::error::GodotErrorCode;
 use crate::classes::link_settings;
 
 use super::peer::LocalMultiplayerPeer;
@@ -191,13 +190,10 @@ impl LocalMultiplayerNetwork {
         #[opt(default = 3)] direction: i64,
     ) -> Error {
         const WHAT: &str = "LocalMultiplayerNetwork.set_link_conditions";
-        let parsed = match link_settings::parse(&settings) {
-            Ok(parsed) => parsed,
-            Err(e) => return report_setting(WHAT, &e),
-        };
-        self.change_links(WHAT, peer_id, direction, |config| {
-            config.set_all(parsed.iter().map(|(n, v)| (n.as_str(), v.clone())))
-        })
+        match link_settings::settings_change(WHAT, &settings) {
+            Ok(change) => self.change_links(WHAT, peer_id, direction, change),
+            Err(code) => code,
+        }
     }
 
     /// Replaces the settings of client [param peer_id]'s link (0: every client's, now and later) with a
@@ -211,14 +207,10 @@ impl LocalMultiplayerNetwork {
         #[opt(default = 3)] direction: i64,
     ) -> Error {
         const WHAT: &str = "LocalMultiplayerNetwork.apply_preset";
-        let preset = match LinkConfig::preset(&name.to_string()) {
-            Ok(preset) => preset,
-            Err(e) => return report_setting(WHAT, &e),
-        };
-        self.change_links(WHAT, peer_id, direction, |config| {
-            *config = preset.clone();
-            Ok(())
-        })
+        match link_settings::preset_change(WHAT, &name.to_string()) {
+            Ok(change) => self.change_links(WHAT, peer_id, direction, change),
+            Err(code) => code,
+        }
     }
 
     /// Cuts client [param peer_id] off (both directions of its link down) or restores it. While cut, its
@@ -231,10 +223,10 @@ impl LocalMultiplayerNetwork {
             "LocalMultiplayerNetwork.set_link_up",
             peer_id,
             Self::DIRECTION_BOTH,
-            |config| {
+            Box::new(move |config| {
                 config.link_up = up;
                 Ok(())
-            },
+            }),
         )
     }
 
@@ -370,7 +362,7 @@ impl LocalMultiplayerNetwork {
         what: &str,
         peer_id: i64,
         direction: i64,
-        change: impl Fn(&mut LinkConfig) -> Result<(), LinkConfigError>,
+        change: link_settings::Change,
     ) -> Error {
         let directions: &[Direction] = match direction {
             Self::DIRECTION_TO_SERVER => &[Direction::ToServer],
@@ -399,7 +391,7 @@ impl LocalMultiplayerNetwork {
                 }
             };
             if let Err(e) = change(&mut config) {
-                return report_setting(what, &e);
+                return link_settings::report(what, &e);
             }
         }
         for &d in directions {
@@ -410,11 +402,6 @@ impl LocalMultiplayerNetwork {
         }
         Error::OK
     }
-}
-
-fn report_setting(what: &str, error: &LinkConfigError) -> Error {
-    godot_error!("{what}: {error}");
-    error.error_code()
 }
 
 pub(super) fn peer_stats(net: &Network, id: PeerId) -> VarDictionary {
