@@ -298,21 +298,23 @@ func test_a_disconnect_passes_through_both_ways() -> void:
 	assert_error_logged("not connected")
 
 
+## A Node2D "Player" whose position a MultiplayerSynchronizer replicates (the same on every peer).
+func _synchronized_player() -> Node2D:
+	var player := Node2D.new()
+	player.name = "Player"
+	var sync := MultiplayerSynchronizer.new()
+	sync.name = "Sync"
+	var config := SceneReplicationConfig.new()
+	config.add_property(NodePath(".:position"))
+	config.property_set_replication_mode(NodePath(".:position"), SceneReplicationConfig.REPLICATION_MODE_ALWAYS)
+	sync.replication_config = config
+	player.add_child(sync)
+	sync.root_path = NodePath("..")
+	return player
+
+
 func test_a_multiplayer_synchronizer_replicates_through_a_delayed_link() -> void:
-	var extras := {}
-	for name in ["server", "a"]:
-		var player := Node2D.new()
-		player.name = "Player"
-		var sync := MultiplayerSynchronizer.new()
-		sync.name = "Sync"
-		var config := SceneReplicationConfig.new()
-		config.add_property(NodePath(".:position"))
-		config.property_set_replication_mode(NodePath(".:position"), SceneReplicationConfig.REPLICATION_MODE_ALWAYS)
-		sync.replication_config = config
-		player.add_child(sync)
-		sync.root_path = NodePath("..")
-		extras[name] = player
-	_enet_session(1, extras)
+	_enet_session(1, {"server": _synchronized_player(), "a": _synchronized_player()})
 	assert_ok(wrapped["server"].set_link_conditions(0, {"latency_ms": 50}))
 	var source: Node2D = roots["server"].get_node("Player")
 	var replica: Node2D = roots["a"].get_node("Player")
@@ -336,10 +338,10 @@ func test_a_wrapped_websocket_server_and_client() -> void:
 		port = 20000 + randi() % 30000
 		if server.create_server(port) == OK:
 			break
-	_join("server", server)
+	_join("server", server, _synchronized_player())
 	var client := WebSocketMultiplayerPeer.new()
 	assert_ok(client.create_client("ws://127.0.0.1:%d" % port))
-	_join("a", client)
+	_join("a", client, _synchronized_player())
 	var connected := func() -> bool: return apis["a"].get_peers().size() == 1 and apis["server"].get_peers().size() == 1
 	assert_true(_until(connected), "connected over WebSocket")
 	assert_eq(wrapped["a"].get_max_packet_size(), client.outbound_buffer_size - 9, "WebSocket's limit shows through")
@@ -353,6 +355,17 @@ func test_a_wrapped_websocket_server_and_client() -> void:
 	_advance(1)
 	assert_true(_until(func() -> bool: return _game("a").values("announce") == ["over websocket"]), "then arrives")
 	assert_eq(_game("a").received[0][3], 40.0)
+	# And a synchronizer over the same delayed WebSocket link.
+	var source: Node2D = roots["server"].get_node("Player")
+	var replica: Node2D = roots["a"].get_node("Player")
+	source.position = Vector2(5, 6)
+	var steps := 0
+	while replica.position != source.position and steps < 100:
+		_advance(10)
+		_settle(5)
+		steps += 1
+	assert_eq(replica.position, Vector2(5, 6), "the synchronizer replicated over WebSocket")
+	assert_true(steps >= 4, "through the 40 ms link (%d steps of 10 ms)" % steps)
 
 
 func test_bad_use_gets_clear_errors() -> void:
