@@ -26,7 +26,9 @@ use super::link_settings;
 /// The proxy relays on a thread of its own in real time: a long frame in the game does not turn into loss or
 /// delay. It is real time only (no manual clock): a process on the other side of a socket cannot wait for one.
 /// Every datagram is treated as unreliable (the proxy cannot see transfer modes): ENet's own reliability then
-/// repairs the loss, as it would on a real network. [method stop] (or freeing the proxy) closes everything.
+/// repairs the loss, as it would on a real network. [method stop] (or freeing the proxy) closes everything. A
+/// proxy keeps every client address it has seen until it stops, up to 1024 (datagrams from further addresses
+/// are dropped and counted as [code]dropped_too_many_clients[/code]): restart it to forget them.
 #[derive(GodotClass)]
 #[class(tool, base = RefCounted)]
 pub struct UdpLinkProxy {
