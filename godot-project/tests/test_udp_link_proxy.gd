@@ -198,3 +198,34 @@ func test_bad_arguments_and_a_clean_stop() -> void:
 	var again := PacketPeerUDP.new()
 	assert_ok(again.bind(port, "127.0.0.1"), "stop closed the listening socket")
 	again.close()
+
+
+func test_a_stalled_game_frame_is_not_fake_loss() -> void:
+	# The proxy relays on its own thread: while this (main) thread sleeps, a burst keeps moving through it.
+	var server := UdpPacketPeer.new()
+	assert_ok(server.bind(0, "127.0.0.1"))
+	assert_ok(proxy.start(0, "127.0.0.1", server.get_local_port()))
+	var client := PacketPeerUDP.new()
+	client.set_dest_address("127.0.0.1", proxy.get_listen_port())
+	# A game's traffic during the stall: 2,000 datagrams in bursts of 50 a millisecond apart, from a thread.
+	var sender := Thread.new()
+	sender.start(func() -> void:
+		for i in 2000:
+			client.put_packet(PackedByteArray([i % 256, i / 256]))
+			if i % 50 == 49:
+				OS.delay_msec(1))
+	OS.delay_msec(300)  # the stall: nothing on this thread reads or polls
+	sender.wait_to_finish()
+	var stats: Dictionary = proxy.get_stats()["clients"].values()[0]["to_server"]
+	assert_eq(stats["packets_delivered"], 2000, "relayed during the stall")
+	assert_eq(stats["dropped_loss"] + stats["dropped_overflow"], 0)
+	var got := 0
+	var deadline := Time.get_ticks_msec() + DEADLINE_MS
+	while got < 2000 and Time.get_ticks_msec() < deadline:
+		while server.get_available_packet_count() > 0:
+			server.get_packet()
+			got += 1
+		OS.delay_msec(1)
+	assert_eq(got, 2000, "all arrived")
+	server.close()
+	client.close()
