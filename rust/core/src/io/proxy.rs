@@ -295,14 +295,30 @@ fn run(mut state: State, commands: &Receiver<Command>) {
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return,
             }
         }
-        // Readiness is edge-triggered: read every socket until it would block, whatever woke the thread.
-        state.read_clients(&mut buffer);
-        let ids: Vec<PeerId> = state.upstream.keys().copied().collect();
-        for id in ids {
-            state.read_server(id, &mut buffer);
+        // Readiness is edge-triggered: each socket the poll named is read until it would block (a datagram that
+        // arrives later names it again); the others are not asked.
+        for event in events.iter() {
+            match event.token() {
+                LISTEN => state.read_clients(&mut buffer),
+                WAKE => {}
+                Token(token) => {
+                    state.read_server((token - CLIENT_TOKEN_BASE) as PeerId, &mut buffer)
+                }
+            }
         }
         state.flush();
     }
+}
+
+/// Whether a read error leaves more to read: an interrupted call, or a reset (Windows reports an earlier send's
+/// ICMP "port unreachable" on the next read of a UDP socket). Anything else, WouldBlock included, ends the read.
+fn retry(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::Interrupted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    )
 }
 
 impl State {
@@ -316,7 +332,7 @@ impl State {
         loop {
             let (len, from) = match self.listen.recv_from(buffer) {
                 Ok(got) => got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if retry(&e) => continue,
                 Err(_) => return,
             };
             let Some(id) = self.client(from) else {
@@ -368,7 +384,7 @@ impl State {
             };
             let len = match socket.recv(buffer) {
                 Ok(len) => len,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if retry(&e) => continue,
                 Err(_) => return,
             };
             let now = self.now();
