@@ -321,7 +321,9 @@ impl LinkConditioner {
     #[func]
     fn configure(&mut self, settings: VarDictionary, #[opt(default = 3)] direction: i64) -> Error {
         const WHAT: &str = "LinkConditioner.configure";
-        let Some(directions) = directions("configure", direction) else {
+        let Some(directions) =
+            link_settings::directions(WHAT, direction, link_settings::OUTBOUND_INBOUND)
+        else {
             return Error::ERR_INVALID_PARAMETER;
         };
         match link_settings::settings_change(WHAT, &settings) {
@@ -337,7 +339,9 @@ impl LinkConditioner {
     #[func]
     fn apply_preset(&mut self, name: GString, #[opt(default = 3)] direction: i64) -> Error {
         const WHAT: &str = "LinkConditioner.apply_preset";
-        let Some(directions) = directions("apply_preset", direction) else {
+        let Some(directions) =
+            link_settings::directions(WHAT, direction, link_settings::OUTBOUND_INBOUND)
+        else {
             return Error::ERR_INVALID_PARAMETER;
         };
         match link_settings::preset_change(WHAT, &name.to_string()) {
@@ -431,20 +435,6 @@ impl LinkConditioner {
             "inbound" => &link_settings::direction_stats(inbound, inbound_queued),
             "inner_refused" => refused as i64,
             "last_inner_error" => last.map_or(Error::OK, |code| Error::from_ord(code as i32)),
-        }
-    }
-}
-
-fn directions(method: &str, direction: i64) -> Option<Directions> {
-    match direction {
-        LinkConditioner::DIRECTION_OUTBOUND => Some(Directions::Outbound),
-        LinkConditioner::DIRECTION_INBOUND => Some(Directions::Inbound),
-        LinkConditioner::DIRECTION_BOTH => Some(Directions::Both),
-        _ => {
-            godot_error!(
-                "LinkConditioner.{method}: direction must be DIRECTION_OUTBOUND (1), DIRECTION_INBOUND (2) or DIRECTION_BOTH (3), got {direction}"
-            );
-            None
         }
     }
 }

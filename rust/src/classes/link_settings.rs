@@ -3,9 +3,48 @@
 
 use godot::global::Error;
 use godot::prelude::*;
+use peerkit_core::link::conditioner::Directions;
 use peerkit_core::link::{LinkConfig, LinkConfigError, LinkStats, SettingValue};
 
 use super::error::GodotErrorCode;
+
+/// The names of a class's two one-way direction constants, whose values are 1 and 2 (and `DIRECTION_BOTH` 3) in
+/// every class: outbound and inbound for a wrapper, to the server and to the client for a network or a proxy.
+pub(crate) type DirectionNames = [&'static str; 2];
+/// LinkConditioner's and MultiplayerLinkConditioner's.
+pub(crate) const OUTBOUND_INBOUND: DirectionNames = ["DIRECTION_OUTBOUND", "DIRECTION_INBOUND"];
+/// LocalMultiplayerNetwork's and UdpLinkProxy's.
+pub(crate) const TO_SERVER_TO_CLIENT: DirectionNames =
+    ["DIRECTION_TO_SERVER", "DIRECTION_TO_CLIENT"];
+
+/// The directions a `direction` argument names: 1 the first of `names` (outbound, or to the server), 2 the other,
+/// 3 both. Any other value is refused with an error naming `what` and the class's constants.
+pub(crate) fn directions(what: &str, direction: i64, names: DirectionNames) -> Option<Directions> {
+    match direction {
+        1 => Some(Directions::Outbound),
+        2 => Some(Directions::Inbound),
+        3 => Some(Directions::Both),
+        _ => {
+            let [first, second] = names;
+            godot_error!("{what}: direction must be {first} (1), {second} (2) or DIRECTION_BOTH (3), got {direction}");
+            None
+        }
+    }
+}
+
+/// A one-way `direction` argument: `Some(true)` for 1 (outbound, or to the server), `Some(false)` for 2; any other
+/// value is refused with an error naming `what` and the class's constants.
+pub(crate) fn one_direction(what: &str, direction: i64, names: DirectionNames) -> Option<bool> {
+    match direction {
+        1 => Some(true),
+        2 => Some(false),
+        _ => {
+            let [first, second] = names;
+            godot_error!("{what}: direction must be {first} (1) or {second} (2), got {direction}");
+            None
+        }
+    }
+}
 
 /// A change to a link's settings, as every class that takes settings hands it to the core.
 pub(crate) type Change = Box<dyn Fn(&mut LinkConfig) -> Result<(), LinkConfigError> + Send>;

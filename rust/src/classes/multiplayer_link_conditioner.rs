@@ -466,13 +466,10 @@ impl MultiplayerLinkConditioner {
     #[func]
     fn get_link_conditions(&self, peer_id: i64, direction: i64) -> VarDictionary {
         const WHAT: &str = "MultiplayerLinkConditioner.get_link_conditions";
-        let outbound = match direction {
-            Self::DIRECTION_OUTBOUND => true,
-            Self::DIRECTION_INBOUND => false,
-            _ => {
-                godot_error!("{WHAT}: direction must be DIRECTION_OUTBOUND (1) or DIRECTION_INBOUND (2), got {direction}");
-                return VarDictionary::new();
-            }
+        let Some(outbound) =
+            link_settings::one_direction(WHAT, direction, link_settings::OUTBOUND_INBOUND)
+        else {
+            return VarDictionary::new();
         };
         match i32::try_from(peer_id)
             .ok()
@@ -704,14 +701,10 @@ impl MultiplayerLinkConditioner {
         direction: i64,
         change: link_settings::Change,
     ) -> Error {
-        let directions = match direction {
-            Self::DIRECTION_OUTBOUND => Directions::Outbound,
-            Self::DIRECTION_INBOUND => Directions::Inbound,
-            Self::DIRECTION_BOTH => Directions::Both,
-            _ => {
-                godot_error!("{what}: direction must be DIRECTION_OUTBOUND (1), DIRECTION_INBOUND (2) or DIRECTION_BOTH (3), got {direction}");
-                return Error::ERR_INVALID_PARAMETER;
-            }
+        let Some(directions) =
+            link_settings::directions(what, direction, link_settings::OUTBOUND_INBOUND)
+        else {
+            return Error::ERR_INVALID_PARAMETER;
         };
         let Ok(peer) = i32::try_from(peer_id) else {
             godot_error!("{what}: peer {peer_id} is not connected to this one");

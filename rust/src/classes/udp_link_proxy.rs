@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use godot::global::Error;
 use godot::prelude::*;
 use peerkit_core::io::proxy::{ClientSelector, ProxyChangeError, ProxyError, UdpProxy};
-use peerkit_core::link::conditioner::Directions;
 
 use super::link_settings;
 
@@ -215,13 +214,10 @@ impl UdpLinkProxy {
     #[func]
     fn get_link_conditions(&self, client: GString, direction: i64) -> VarDictionary {
         const WHAT: &str = "UdpLinkProxy.get_link_conditions";
-        let to_server = match direction {
-            Self::DIRECTION_TO_SERVER => true,
-            Self::DIRECTION_TO_CLIENT => false,
-            _ => {
-                godot_error!("{WHAT}: direction must be DIRECTION_TO_SERVER (1) or DIRECTION_TO_CLIENT (2), got {direction}");
-                return VarDictionary::new();
-            }
+        let Some(to_server) =
+            link_settings::one_direction(WHAT, direction, link_settings::TO_SERVER_TO_CLIENT)
+        else {
+            return VarDictionary::new();
         };
         let Some(proxy) = self.running(WHAT) else {
             return VarDictionary::new();
@@ -311,14 +307,10 @@ impl UdpLinkProxy {
         direction: i64,
         change: link_settings::Change,
     ) -> Error {
-        let directions = match direction {
-            Self::DIRECTION_TO_SERVER => Directions::Outbound,
-            Self::DIRECTION_TO_CLIENT => Directions::Inbound,
-            Self::DIRECTION_BOTH => Directions::Both,
-            _ => {
-                godot_error!("{what}: direction must be DIRECTION_TO_SERVER (1), DIRECTION_TO_CLIENT (2) or DIRECTION_BOTH (3), got {direction}");
-                return Error::ERR_INVALID_PARAMETER;
-            }
+        let Some(directions) =
+            link_settings::directions(what, direction, link_settings::TO_SERVER_TO_CLIENT)
+        else {
+            return Error::ERR_INVALID_PARAMETER;
         };
         let Some(proxy) = self.running(what) else {
             return Error::ERR_UNCONFIGURED;

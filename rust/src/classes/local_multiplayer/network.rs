@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use godot::global::Error;
 use godot::prelude::*;
+use peerkit_core::link::conditioner::Directions;
 use peerkit_core::link::LinkConfigError;
 use peerkit_core::multiplayer::{ConfigureError, Direction, Event, Network, PeerId};
 
@@ -235,13 +236,14 @@ impl LocalMultiplayerNetwork {
     /// [method set_link_conditions] takes; empty (with an error) for an unknown client.
     #[func]
     fn get_link_conditions(&self, peer_id: i64, direction: i64) -> VarDictionary {
-        let direction = match direction {
-            Self::DIRECTION_TO_SERVER => Direction::ToServer,
-            Self::DIRECTION_TO_CLIENT => Direction::ToClient,
-            _ => {
-                godot_error!("LocalMultiplayerNetwork.get_link_conditions: direction must be DIRECTION_TO_SERVER (1) or DIRECTION_TO_CLIENT (2), got {direction}");
-                return VarDictionary::new();
-            }
+        let direction = match link_settings::one_direction(
+            "LocalMultiplayerNetwork.get_link_conditions",
+            direction,
+            link_settings::TO_SERVER_TO_CLIENT,
+        ) {
+            Some(true) => Direction::ToServer,
+            Some(false) => Direction::ToClient,
+            None => return VarDictionary::new(),
         };
         let shared = lock(&self.shared);
         match i32::try_from(peer_id)
@@ -364,15 +366,13 @@ impl LocalMultiplayerNetwork {
         direction: i64,
         change: link_settings::Change,
     ) -> Error {
-        let directions: &[Direction] = match direction {
-            Self::DIRECTION_TO_SERVER => &[Direction::ToServer],
-            Self::DIRECTION_TO_CLIENT => &[Direction::ToClient],
-            Self::DIRECTION_BOTH => &[Direction::ToServer, Direction::ToClient],
-            _ => {
-                godot_error!("{what}: direction must be DIRECTION_TO_SERVER (1), DIRECTION_TO_CLIENT (2) or DIRECTION_BOTH (3), got {direction}");
-                return Error::ERR_INVALID_PARAMETER;
-            }
-        };
+        let directions: &[Direction] =
+            match link_settings::directions(what, direction, link_settings::TO_SERVER_TO_CLIENT) {
+                Some(Directions::Outbound) => &[Direction::ToServer],
+                Some(Directions::Inbound) => &[Direction::ToClient],
+                Some(Directions::Both) => &[Direction::ToServer, Direction::ToClient],
+                None => return Error::ERR_INVALID_PARAMETER,
+            };
         let Ok(client) = i32::try_from(peer_id) else {
             godot_error!("{what}: peer {peer_id} is not a client with a link to the server");
             return Error::ERR_INVALID_PARAMETER;
