@@ -487,3 +487,16 @@ fn handle_timeout_is_needed_only_when_due() {
     };
     assert_eq!(run(true), run(false));
 }
+
+/// A path slower than the initial retransmission timeout (200 ms) must not start with spurious retransmissions:
+/// the handshake's round trip is the first sample (issue 14: on a 150 ms each-way link every datagram of the first
+/// window was sent twice, and the second timeout in a row cut the window to 2).
+#[test]
+fn a_slow_path_starts_without_spurious_retransmissions() {
+    let link = LinkConfig {
+        latency_ms: 150.0,
+        ..LinkConfig::default()
+    };
+    let pair = stream(200, 1000, link, 7);
+    assert_eq!(pair.a.stats().retransmissions, 0, "{:?}", pair.a.stats());
+}

@@ -73,6 +73,8 @@ pub struct Connection {
     /// driven.
     last_poll: Option<Micros>,
     poll_interval_us: Micros,
+    /// When the first HELLO went out.
+    first_hello_at: Option<Micros>,
 }
 
 impl Connection {
@@ -123,6 +125,7 @@ impl Connection {
             stats: ReliableStats::default(),
             last_poll: None,
             poll_interval_us: 0,
+            first_hello_at: None,
         }
     }
 
@@ -408,6 +411,12 @@ impl Connection {
             self.receiver.start_at(hello.initial_seq);
         }
         if ids.dst == self.local_id {
+            // The answer to our HELLO: the round trip since the first one seeds the estimate (an overestimate if
+            // it answers a repeat, which errs towards a later timeout), so a path slower than the initial RTO does
+            // not start with spurious timeouts.
+            if let Some(sent) = self.first_hello_at {
+                self.sender.handshake_rtt(now, now.saturating_sub(sent));
+            }
             self.establish();
         } else {
             // The peer does not know our id yet: answer at once, addressed to it.
@@ -524,6 +533,7 @@ impl Connection {
                 }
                 packet::encode_hello(buf, ids, self.announced);
                 self.hellos_sent += 1;
+                self.first_hello_at.get_or_insert(now);
                 // Repeated, a retransmission timeout apart and doubling, until the peer answers.
                 let backoff = 1u64 << self.hellos_sent.min(4);
                 self.hello_due = now + (self.config.initial_rto_us * backoff / 2);

@@ -291,6 +291,13 @@ impl Sender {
         discarded
     }
 
+    /// Takes the handshake's round trip as the first round-trip sample (only before any other).
+    pub fn handshake_rtt(&mut self, now: Micros, rtt_us: u64) {
+        if self.rtt.smoothed_us().is_none() {
+            self.rtt.sample(now, rtt_us);
+        }
+    }
+
     /// Tells the sender how often it is polled (see `Connection::handle_timeout`).
     pub fn set_poll_interval(&mut self, interval_us: Micros) {
         self.poll_interval_us = interval_us;
