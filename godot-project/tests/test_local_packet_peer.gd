@@ -281,17 +281,33 @@ func _produce(sender: LocalPacketPeer, count: int) -> int:
 # not a second pool task: the pool may run only as many tasks as there are cores, one after the other.)
 func test_a_worker_thread_pool_task_and_the_main_thread_share_a_pair() -> void:
 	const COUNT := 2000
-	var ends := LocalPacketPeer.create_pair(COUNT / 10)
+	const CAPACITY := COUNT / 10
+	var ends := LocalPacketPeer.create_pair(CAPACITY)
+	# The sender says when it first finds the queue full, so the reader can wait for
+	# that moment: then the sender is provably waiting on the reader while the reader
+	# runs, however the machine schedules the two threads.
+	var first_refusal := Semaphore.new()
 	var send_task := WorkerThreadPool.add_task(func():
 		var i := 0
+		var told := false
 		var deadline := Time.get_ticks_msec() + 20000
 		while i < COUNT and Time.get_ticks_msec() < deadline:
 			if ends[0].put_var(i) == OK:
 				i += 1
 			else:
+				if not told:
+					first_refusal.post()
+					told = true
 				OS.delay_usec(50))
-	var received := []
 	var deadline := Time.get_ticks_msec() + 20000
+	var sender_waited := false
+	while not sender_waited and Time.get_ticks_msec() < deadline:
+		sender_waited = first_refusal.try_wait()
+		if not sender_waited:
+			OS.delay_usec(50)
+	assert_true(sender_waited, "the sender found the queue full before anything was read")
+	assert_eq(ends[1].get_available_packet_count(), CAPACITY, "a full queue holds exactly its capacity")
+	var received := []
 	while received.size() < COUNT and Time.get_ticks_msec() < deadline:
 		if ends[1].get_available_packet_count() == 0:
 			OS.delay_usec(50)
@@ -303,4 +319,4 @@ func test_a_worker_thread_pool_task_and_the_main_thread_share_a_pair() -> void:
 		expected.append(i)
 	assert_eq(received, expected)
 	# Read only now: each end belongs to one thread at a time.
-	assert_true(ends[0].get_stats()["refused_busy"] > 0, "the sender filled the queue and waited for the reader: they ran at the same time")
+	assert_true(ends[0].get_stats()["refused_busy"] > 0, "the refusals the sender met while the queue was full are counted")
