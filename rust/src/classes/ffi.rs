@@ -124,3 +124,20 @@ pub(crate) unsafe fn write_packet_out(
         }
     }
 }
+
+/// The instance id of the object whose `init` is running, read from its base.
+///
+/// `Base::to_init_gd` would do, but for a `RefCounted` it works only on the main thread and keeps the object
+/// alive until the next frame; the id alone needs neither. `None` if Godot reports no id (it always gives one).
+pub(crate) fn init_instance_id<T: godot::obj::GodotClass>(
+    base: &godot::obj::Base<T>,
+) -> Option<godot::obj::InstanceId> {
+    let object = base.obj_sys();
+    if object.is_null() {
+        return None;
+    }
+    // SAFETY: `object` is the live object under construction (the `Base` handed to `init`), and the GDExtension
+    // interface is initialised before any class can be constructed.
+    let raw = unsafe { godot::sys::interface_fn!(object_get_instance_id)(object) };
+    godot::obj::InstanceId::try_from_i64(raw as i64)
+}

@@ -15,6 +15,7 @@ use peerkit_core::link::LinkConfigError;
 use super::clock::Clock;
 use super::error::refusal_hint;
 use super::error::Once;
+use super::live_links::{self, Tracked};
 use super::wrapping::{wraps, InnerPeer};
 use super::{ffi, link_settings};
 
@@ -120,6 +121,8 @@ pub struct LinkConditioner {
     /// Each says once that there is no inner peer, when its call cannot work without one.
     no_inner_get: Once,
     no_inner_size: Once,
+    /// This object's place in [`PeerkitLinks`](super::live_links)' list, while it lives.
+    _tracked: Tracked,
     base: Base<PacketPeerExtension>,
 }
 
@@ -134,12 +137,13 @@ impl IPacketPeerExtension for LinkConditioner {
             link: RefCell::new(Link {
                 inner: None,
                 inner_max_packet_size: 0,
-                conditioner: Conditioner::new(0),
+                conditioner: starting_conditioner(),
                 clock: Clock::real(),
             }),
             current: Bytes::new(),
             no_inner_get: Once::default(),
             no_inner_size: Once::default(),
+            _tracked: Tracked::new(&base),
             base,
         }
     }
@@ -437,6 +441,20 @@ impl LinkConditioner {
             "last_inner_error" => last.map_or(Error::OK, |code| Error::from_ord(code as i32)),
         }
     }
+}
+
+/// A new conditioner's model: clean, or with the startup preset when one applies to LinkConditioners
+/// ([`live_links::startup_preset`]).
+fn starting_conditioner() -> Conditioner {
+    let mut conditioner = Conditioner::new(0);
+    if let Some(name) = live_links::startup_preset(true) {
+        if let Ok(change) = link_settings::preset_change("LinkConditioner (startup preset)", &name)
+        {
+            // A preset is valid settings; a refusal would have been pushed as an error.
+            let _ = conditioner.configure(Directions::Both, &change);
+        }
+    }
+    conditioner
 }
 
 impl LinkConditioner {

@@ -7,6 +7,7 @@ mod error;
 mod ffi;
 mod link_conditioner;
 mod link_settings;
+mod live_links;
 mod local_multiplayer;
 mod local_packet_peer;
 mod multiplayer_link_conditioner;

@@ -22,6 +22,7 @@ use peerkit_core::multiplayer::{PeerId, TransferMode, MAX_CHANNEL, MAX_PACKET_SI
 
 use super::clock::Clock;
 use super::error::{refusal_hint, GodotErrorCode};
+use super::live_links::{self, Tracked};
 use super::local_multiplayer::LocalMultiplayerPeer;
 use super::wrapping::wraps;
 use super::{ffi, link_settings, transfer_mode};
@@ -111,6 +112,8 @@ pub struct MultiplayerLinkConditioner {
     transfer_channel: u8,
     /// The packet last handed to Godot by `_get_packet`; kept so its pointer stays valid until the next call.
     current: Bytes,
+    /// This object's place in [`PeerkitLinks`](super::live_links)' list, while it lives.
+    _tracked: Tracked,
     base: Base<MultiplayerPeerExtension>,
 }
 
@@ -127,13 +130,14 @@ impl IMultiplayerPeerExtension for MultiplayerLinkConditioner {
             relay: Cell::new(false),
             unique_id: Cell::new(None),
             forwarded: None,
-            links: PeerLinks::new(0),
+            links: starting_links(),
             clock: Clock::real(),
             events: Rc::default(),
             target_peer: 0,
             transfer_mode: TransferMode::Reliable,
             transfer_channel: 0,
             current: Bytes::new(),
+            _tracked: Tracked::new(&base),
             base,
         }
     }
@@ -722,6 +726,21 @@ impl MultiplayerLinkConditioner {
             Err(LinkChangeError::Setting(e)) => link_settings::report(what, &e),
         }
     }
+}
+
+/// A new conditioner's links: clean, or with the startup preset for every remote peer
+/// ([`live_links::startup_preset`]).
+fn starting_links() -> PeerLinks {
+    let mut links = PeerLinks::new(0);
+    if let Some(name) = live_links::startup_preset(false) {
+        if let Ok(change) =
+            link_settings::preset_change("MultiplayerLinkConditioner (startup preset)", &name)
+        {
+            // Peer 0 is every remote peer, now and later; a preset is valid settings.
+            let _ = links.configure(0, Directions::Both, change);
+        }
+    }
+    links
 }
 
 impl Drop for MultiplayerLinkConditioner {

@@ -15,6 +15,7 @@ use peerkit_core::rng::Rng;
 use super::clock::{os_seed, Clock};
 use super::error::GodotErrorCode;
 use super::ffi;
+use super::live_links::Tracked;
 use super::wrapping::{wraps, InnerPeer};
 
 /// A connection and the peer its datagrams travel through.
@@ -260,6 +261,8 @@ pub struct ReliablePacketPeer {
     channel: RefCell<Channel>,
     /// The message last handed to Godot by `_get_packet`; kept so its pointer stays valid until the next call.
     current: Bytes,
+    /// This object's place in [`PeerkitLinks`](super::live_links)' list, while it lives.
+    _tracked: Tracked,
     base: Base<PacketPeerExtension>,
 }
 
@@ -287,6 +290,7 @@ impl IPacketPeerExtension for ReliablePacketPeer {
                 warned_unpolled: false,
             }),
             current: Bytes::new(),
+            _tracked: Tracked::new(&base),
             base,
         }
     }

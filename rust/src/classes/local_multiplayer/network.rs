@@ -13,6 +13,7 @@ use crate::classes::link_settings;
 
 use super::peer::LocalMultiplayerPeer;
 use super::{lock, signal_of, Shared, SharedRef};
+use crate::classes::live_links::Tracked;
 
 /// A whole multiplayer session inside one process: one server and any number of clients, joined by simulated
 /// links instead of sockets.
@@ -64,6 +65,8 @@ pub struct LocalMultiplayerNetwork {
     /// refused with [constant ERR_INVALID_PARAMETER].
     #[var(get = get_max_packet_size, set = set_max_packet_size, usage_flags = [EDITOR])]
     max_packet_size: PhantomVar<i64>,
+    /// This object's place in [`PeerkitLinks`](super::live_links)' list, while it lives.
+    _tracked: Tracked,
     base: Base<RefCounted>,
 }
 
@@ -80,6 +83,7 @@ impl IRefCounted for LocalMultiplayerNetwork {
             use_manual_clock: PhantomVar::default(),
             sequential_ids: PhantomVar::default(),
             max_packet_size: PhantomVar::default(),
+            _tracked: Tracked::new(&base),
             base,
         }
     }
