@@ -13,7 +13,9 @@ Usage: scripts/test.sh [--fuzz SECONDS] [--platforms] [--package] [FILTER...] [-
   4. runs `cargo test --workspace`;
   5. runs the GDScript suites in godot-project/tests headless;
   6. without FILTER, runs each script in godot-project/examples (the README's examples) as a user would,
-     and the demo scenes on a virtual display with their screenshots checked (scripts/screenshot-test.sh);
+     the demo scenes on a virtual display with their screenshots checked (scripts/screenshot-test.sh), and
+     the real editor with the peerkit plugin's Debugger panel, driven and checked as a person would see it
+     (scripts/editor-test.sh);
   7. with --fuzz SECONDS, runs each fuzz target that long (scripts/fuzz.sh; CI uses 30);
   8. with --platforms, builds and tests the Windows x86_64 and Linux arm64 libraries (scripts/test-platforms.sh:
      the core's tests under Wine, the DLL's imports and exports, the GDScript suite in arm64 Godot under qemu;
@@ -207,6 +209,15 @@ if (( ${#filters[@]} == 0 )); then
   shots_failed=$counted_failed
 fi
 
+editor_passed=0
+editor_failed=0
+if (( ${#filters[@]} == 0 )); then
+  step "the editor's peerkit Debugger panel (the real editor on Xvfb)"
+  counted editor "the editor test printed no summary" scripts/editor-test.sh
+  editor_passed=$counted_passed
+  editor_failed=$counted_failed
+fi
+
 fuzz_passed=0
 fuzz_failed=0
 if [[ -n $fuzz_seconds ]]; then
@@ -243,8 +254,8 @@ fi
 
 step "summary"
 for p in "${problems[@]}"; do echo "problem: $p"; done
-passed=$((rust_passed + gd_passed + examples_passed + shots_passed + fuzz_passed + platforms_passed + install_passed))
-failed=$((rust_failed + gd_failed + lint_failed + examples_failed + shots_failed + fuzz_failed + platforms_failed + install_failed))
+passed=$((rust_passed + gd_passed + examples_passed + shots_passed + editor_passed + fuzz_passed + platforms_passed + install_passed))
+failed=$((rust_failed + gd_failed + lint_failed + examples_failed + shots_failed + editor_failed + fuzz_failed + platforms_failed + install_failed))
 if (( failed == 0 && ${#problems[@]} > 0 )); then
   failed=1  # a log problem with every test green still fails the run
 fi
@@ -253,6 +264,7 @@ echo "gdscript: $gd_passed passed, $gd_failed failed"
 echo "lint: $((2 - lint_failed)) passed, $lint_failed failed"
 (( ${#filters[@]} == 0 )) && echo "examples: $examples_passed passed, $examples_failed failed"
 (( ${#filters[@]} == 0 )) && echo "screenshots: $shots_passed passed, $shots_failed failed"
+(( ${#filters[@]} == 0 )) && echo "editor: $editor_passed passed, $editor_failed failed"
 [[ -n $fuzz_seconds ]] && echo "fuzz: $fuzz_passed passed, $fuzz_failed failed"
 [[ $platforms == true ]] && echo "platforms: $platforms_passed passed, $platforms_failed failed"
 [[ $package == true ]] && echo "install: $install_passed passed, $install_failed failed"

@@ -212,3 +212,58 @@ func test_without_an_editor_attached_the_runtime_registers_nothing_and_sends_not
 	await Engine.get_main_loop().process_frame
 	await Engine.get_main_loop().process_frame
 	assert_true(sent.is_empty(), "nothing sent")
+
+
+## The editor's panel fed with the runtime's reports, and its buttons' messages handed to the runtime, as the
+## debugger channel would: the whole round trip without an editor.
+func test_the_panel_lists_the_links_plots_their_figures_and_its_apply_button_changes_the_game() -> void:
+	var panel_script: GDScript = load("res://addons/peerkit/debugger/panel.gd")
+	var panel: Control = panel_script.new()
+	panel.send = func(message: String, data: Array) -> void:
+		runtime.on_message(message, data)
+	runtime.send = func(message: String, data: Array) -> void:
+		sent.append([message, data])
+		if message == "peerkit:links":
+			panel.show_links(data[0])
+		elif message == "peerkit:result":
+			panel.show_result(data)
+	var pair := _conditioned_pair()
+	var link: LinkConditioner = pair[0]
+	assert_ok(link.configure({"latency_ms": 20}))
+	for report in 3:
+		for i in 10:
+			link.put_packet(PackedByteArray([i]))
+		link.advance(30)
+		while pair[1].get_available_packet_count() > 0:
+			pair[1].get_packet()
+		runtime.report()
+	var items := []
+	var item: TreeItem = panel.tree.get_root().get_first_child()
+	while item != null:
+		items.append(item.get_metadata(0)[0])
+		item = item.get_next()
+	assert_eq(items[0], 0, "the first row is every link")
+	assert_true(items.has(link.get_instance_id()), "the link has a row")
+	panel.select(link.get_instance_id())
+	assert_true(panel.details.text.contains("latency 20 ms"), "its settings are shown: " + panel.details.text)
+	assert_true(panel.details.text.contains("delivered 30"), "and its figures")
+	assert_eq(panel.latency.value, 20.0, "the fields start from the link's settings")
+	assert_eq(panel.delay_plot.series[0].size(), 2, "two reports after the first make two samples")
+	assert_eq(panel.delay_plot.series[0][-1], 20.0, "the delay of what arrived since the last report")
+	assert_eq(panel.throughput_plot.series.size(), 2, "one line per direction")
+	panel.latency.value = 150
+	panel.loss.value = 10
+	panel.apply_button.pressed.emit()
+	assert_eq(link.get_settings().latency_ms, 150, "the button's change reached the link")
+	assert_eq(link.get_settings().loss, 0.1)
+	assert_true(panel.result.text.begins_with("ok"), "and the panel shows the game's answer: " + panel.result.text)
+	assert_true(panel.details.text.contains("latency 150 ms"), "and the new settings")
+	panel.cut_button.pressed.emit()
+	assert_false(link.link_up, "Cut link cuts it")
+	panel.restore_button.pressed.emit()
+	assert_true(link.link_up)
+	panel.setting_name.selected = panel.SETTINGS.find("duplicate")
+	panel.setting_value.text = "0.5"
+	panel.setting_button.pressed.emit()
+	assert_eq(link.get_settings().duplicate, 0.5, "any setting can be changed by name")
+	panel.free()
