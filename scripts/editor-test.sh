@@ -75,6 +75,10 @@ config/features=PackedStringArray("4.3")
 
 enabled=PackedStringArray("res://addons/editor_test/plugin.cfg")
 
+[audio]
+
+driver/driver="Dummy"
+
 [rendering]
 
 renderer/rendering_method="gl_compatibility"
