@@ -10,6 +10,7 @@ use peerkit_core::io::udp::{QueueLimits, UdpEndpoint};
 use peerkit_core::link::{LinkConfig, LinkModel};
 use peerkit_core::pair::{pair, PairConfig};
 use peerkit_core::reliable::{Connection, ReliableConfig};
+use peerkit_core::sim;
 
 const RUNS: usize = 5;
 
@@ -237,72 +238,105 @@ fn main() {
         );
     }
 
-    // Reliable delivery at a capped link's limit (issue 14's rows, on simulated time): both directions capped at
-    // `bandwidth` B/s with a 1,000-packet queue, `latency_ms` each way and `loss`, the sender keeping its buffer
-    // full of 1 KiB messages for 20 simulated s, both sides driven every millisecond. Goodput counts message bytes
-    // delivered after the first 2 s, against the cap; the standing queue is the sender's smoothed RTT minus the
-    // configured round trip, averaged over the same time.
-    for (bandwidth, loss, latency_ms) in [
-        (1_000_000u64, 0.0, 50.0),
-        (1_000_000, 0.02, 30.0),
-        (1_000_000, 0.10, 50.0),
-        (10_000_000, 0.10, 50.0),
-        (125_000, 0.0, 10.0),
-    ] {
-        let link = LinkConfig {
-            latency_ms,
-            loss,
-            bandwidth_bytes_per_second: bandwidth,
-            queue_limit: 1000,
-            ..LinkConfig::default()
-        };
-        let config = ReliableConfig {
-            max_message_size: 1024,
-            ..ReliableConfig::default()
-        };
-        let (mut x, mut y) = (
-            Connection::new(config.clone(), 0, 1),
-            Connection::new(config, 0, 2),
-        );
-        let (mut x_to_y, mut y_to_x): (LinkModel, LinkModel) =
-            (LinkModel::new(link.clone(), 3), LinkModel::new(link, 4));
-        let message = Bytes::from(vec![5u8; 1024]);
-        let mut buf = Vec::with_capacity(1500);
-        let (end, warm_up) = (20_000_000 / scale, 2_000_000 / scale);
-        let (mut delivered, mut queue_sum, mut samples) = (0u64, 0f64, 0u64);
-        let mut now = 0u64;
-        while now < end {
-            while x.send(message.clone()).is_ok() {}
-            now += 1_000;
-            exchange(now, [&mut x, &mut y], [&mut x_to_y, &mut y_to_x], &mut buf);
-            while let Some(m) = y.recv() {
-                if now > warm_up {
-                    delivered += m.len() as u64;
-                }
-            }
-            if now > warm_up {
-                let srtt_ms = x.stats().srtt_us as f64 / 1000.0;
-                queue_sum += srtt_ms - 2.0 * latency_ms;
-                samples += 1;
-            }
-        }
-        let seconds = (end - warm_up) as f64 / 1e6;
-        let row = format!(
-            "reliable at a capped link: {} kB/s, {}% loss, {latency_ms} ms",
-            bandwidth / 1000,
-            loss * 100.0
-        );
+    // Reliable delivery at a capped link's limit (issue 14's rows, on simulated time, `peerkit_core::sim`): both
+    // directions capped with a 1,000-packet queue, the sender keeping its buffer full of 1 KiB messages for 20
+    // simulated s, both sides driven every millisecond. Goodput counts message bytes delivered after the first 2 s,
+    // against the cap; the standing queue is the sender's smoothed RTT minus the configured round trip. The same
+    // rows as `cargo run --release -p peerkit-core --example capped`, and deterministic.
+    let (seconds, warm_up) = if quick { (2, 1) } else { (20, 2) };
+    let capped = |bandwidth: u64, loss: f64, latency_ms: f64| LinkConfig {
+        latency_ms,
+        loss,
+        bandwidth_bytes_per_second: bandwidth,
+        queue_limit: 1000,
+        ..LinkConfig::default()
+    };
+    let rows: Vec<(String, LinkConfig)> = vec![
+        (
+            "1000 kB/s, 0% loss, 50 ms".into(),
+            capped(1_000_000, 0.0, 50.0),
+        ),
+        (
+            "1000 kB/s, 2% loss, 30 ms".into(),
+            capped(1_000_000, 0.02, 30.0),
+        ),
+        (
+            "1000 kB/s, 10% loss, 50 ms".into(),
+            capped(1_000_000, 0.10, 50.0),
+        ),
+        (
+            "10000 kB/s, 10% loss, 50 ms".into(),
+            capped(10_000_000, 0.10, 50.0),
+        ),
+        (
+            "125 kB/s, 0% loss, 10 ms".into(),
+            capped(125_000, 0.0, 10.0),
+        ),
+        (
+            "100 kB/s, 0% loss, 10 ms".into(),
+            capped(100_000, 0.0, 10.0),
+        ),
+        (
+            "100 kB/s, 10% loss, 150 ms".into(),
+            capped(100_000, 0.10, 150.0),
+        ),
+        (
+            "10000 kB/s, 0% loss, 10 ms".into(),
+            capped(10_000_000, 0.0, 10.0),
+        ),
+        (
+            "300 kB/s, 5% loss, 80 ms".into(),
+            capped(300_000, 0.05, 80.0),
+        ),
+        (
+            "1000 kB/s, jitter 10 ms, 50 ms".into(),
+            LinkConfig {
+                jitter_ms: 10.0,
+                ..capped(1_000_000, 0.0, 50.0)
+            },
+        ),
+        (
+            "1000 kB/s, Gilbert-Elliott bursts, 50 ms".into(),
+            LinkConfig {
+                burst_enter_probability: 0.01,
+                burst_exit_probability: 0.3,
+                loss_in_bad_state: 0.5,
+                ..capped(1_000_000, 0.0, 50.0)
+            },
+        ),
+    ];
+    for (name, link) in rows {
+        let s = sim::saturate(&link, seconds, warm_up, 1);
+        let row = format!("reliable at a capped link: {name}");
         record(
             &format!("{row}: goodput / capacity"),
-            100.0 * delivered as f64 / seconds / bandwidth as f64,
+            s.goodput_percent,
             "%",
         );
+        record(&format!("{row}: standing queue"), s.standing_queue_ms, "ms");
+    }
+    let shared = capped(1_000_000, 0.0, 30.0);
+    for (name, stagger) in [("together", 0), ("3 s apart", 3)] {
+        let s = sim::share(&shared, 2, stagger, 0, seconds, warm_up, 1);
         record(
-            &format!("{row}: standing queue"),
-            queue_sum / samples.max(1) as f64,
-            "ms",
+            &format!(
+                "two reliable connections on 1000 kB/s, 30 ms, started {name}: first one's share"
+            ),
+            100.0 * s.shares[0],
+            "%",
         );
     }
+    let s = sim::share(&shared, 1, 0, 60, seconds, warm_up, 1);
+    record(
+        "60 Hz unreliable beside a full reliable stream (1000 kB/s, 30 ms): delay over the link's, p50",
+        s.unreliable_extra_ms.0,
+        "ms",
+    );
+    record(
+        "60 Hz unreliable beside a full reliable stream (1000 kB/s, 30 ms): delay over the link's, p99",
+        s.unreliable_extra_ms.1,
+        "ms",
+    );
 
     // UDP on 127.0.0.1: is batching (recvmmsg) worth it? It would cut the receive side's cost per datagram; it
     // matters only if one receive call per datagram cannot keep up with what arrives.

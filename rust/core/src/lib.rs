@@ -16,3 +16,4 @@ pub mod multiplayer;
 pub mod pair;
 pub mod reliable;
 pub mod rng;
+pub mod sim;

@@ -10,6 +10,7 @@
 //! ([`Connection::status`], [`Connection::error`]). The wire format is protocol version 2, described in
 //! docs/PROTOCOL.md.
 
+pub mod congestion;
 mod connection;
 pub mod packet;
 pub mod recv;
@@ -175,8 +176,8 @@ impl Default for ReliableConfig {
             max_message_size: 1024 * 1024,
             timeout_us: 10_000_000,
             send_buffer_bytes: 4 * 1024 * 1024,
-            receive_buffer_bytes: 4 * 1024 * 1024,
-            max_window: 1024,
+            receive_buffer_bytes: 8 * 1024 * 1024,
+            max_window: 16384,
             initial_rto_us: 200_000,
             min_rto_us: 30_000,
             max_rto_us: 2_000_000,

@@ -1,13 +1,13 @@
 //! The sending half: queues messages, cuts them into fragments, tracks what is in flight, estimates the
 //! round-trip time (RFC 6298, with QUIC's ack-delay correction), detects loss (selective acknowledgements with a
-//! time-based reordering allowance, and retransmission timeouts) and keeps a congestion window steered by the
-//! queueing it causes: it grows while the path has room, holds while a few datagrams queue, and treats loss as
-//! congestion only when datagrams were queueing (TCP Veno and Vegas), since loss on game links is often random.
+//! time-based reordering allowance that widens after spurious losses, and retransmission timeouts) and feeds
+//! the congestion controller ([`super::congestion`]) its acknowledgements, round trips and losses.
 
 use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+use super::congestion::Controller;
 use super::packet::{fragment_cost, Acks, CONTROL_LEN, DATA_PREFIX_LEN, FIRST_FRAGMENT_EXTRA};
 use super::seq::Seq;
 use crate::link::Micros;
@@ -18,23 +18,16 @@ const GRANULARITY_US: u64 = 1_000;
 /// allows this much on top of the round trip (as QUIC's max_ack_delay), so a peer polled at 40 Hz or faster
 /// never causes a spurious timeout.
 const MAX_ACK_DELAY_US: u64 = 25_000;
-/// On congestion loss, the congestion window is multiplied by this (CUBIC's factor).
-const DECREASE_FACTOR: f64 = 0.7;
-/// On random loss (loss while almost nothing of ours is queued in the network), the window is multiplied by
-/// this: the datagram is sent again, but the rate barely changes.
-const RANDOM_LOSS_FACTOR: f64 = 0.95;
-/// Below this many of our datagrams queued in the network, loss is taken as random (TCP Veno's rule).
-const RANDOM_LOSS_BACKLOG: f64 = 3.0;
-/// Above this many of our datagrams queued in the network, the window stops growing; above twice this, it
-/// shrinks by about one datagram per round trip (TCP Vegas's idea), so a deep buffer is not filled and the
-/// latency stays low.
-const BACKLOG_LIMIT: f64 = 8.0;
+/// Round trips vary by this many `rttvar` without any queue of ours: jitter, not queueing (the spread of a
+/// jittered path's round trips around their mean is a few mean deviations). Capped at an eighth of the round
+/// trip, so on a slow link, where one datagram's time on the wire shows up as variation, it does not hide a queue.
+const JITTER_ALLOWANCE: u64 = 2;
+/// The reordering allowance widens to at most this many quarters more than its base (see `reorder_window_us`).
+const MAX_REORDER_QUARTERS: u32 = 8;
+/// Presumed losses without a spurious one after which the reordering allowance narrows back to a quarter.
+const REORDER_DECAY: u32 = 64;
 /// The smallest round trip is the minimum over this long (two windows), so it follows route changes.
 const MIN_RTT_WINDOW_US: u64 = 10_000_000;
-/// The congestion window never shrinks below this many datagrams.
-const MIN_WINDOW: f64 = 2.0;
-/// The congestion window at the start (as TCP's IW10).
-const INITIAL_WINDOW: f64 = 10.0;
 
 /// Round-trip time estimation and retransmission timeout, per RFC 6298.
 #[derive(Debug, Clone)]
@@ -49,6 +42,12 @@ pub struct RttEstimator {
     min_rto_us: u64,
     max_rto_us: u64,
     backoff: u32,
+    /// How many quarters of its base the reordering allowance has beyond three (1: the base itself): raised each
+    /// time a datagram presumed lost turns out to have arrived, back to 1 after [`REORDER_DECAY`] losses without
+    /// such a surprise.
+    reorder_quarters: u32,
+    /// Losses presumed since the allowance was last raised.
+    losses_since_spurious: u32,
 }
 
 impl RttEstimator {
@@ -64,6 +63,8 @@ impl RttEstimator {
             min_rto_us,
             max_rto_us,
             backoff: 0,
+            reorder_quarters: 1,
+            losses_since_spurious: 0,
         }
     }
 
@@ -85,6 +86,22 @@ impl RttEstimator {
             }
         }
         self.backoff = 0;
+    }
+
+    /// A datagram presumed lost was acknowledged too soon for its retransmission to be what arrived: the path
+    /// reorders more than the allowance, so it widens (RFC 8985's adaptive reordering window).
+    pub fn note_spurious_loss(&mut self) {
+        self.reorder_quarters = (self.reorder_quarters + 1).min(MAX_REORDER_QUARTERS);
+        self.losses_since_spurious = 0;
+    }
+
+    /// Counts a presumed loss: after [`REORDER_DECAY`] of them without a spurious one, the allowance narrows back.
+    pub fn note_losses(&mut self, count: u32) {
+        self.losses_since_spurious += count;
+        if self.losses_since_spurious >= REORDER_DECAY {
+            self.reorder_quarters = 1;
+            self.losses_since_spurious = 0;
+        }
     }
 
     /// Doubles the RTO after a timeout (until new data is acknowledged).
@@ -124,12 +141,14 @@ impl RttEstimator {
     }
 
     /// How long after a later datagram's acknowledgement an earlier one may still arrive before it is presumed
-    /// lost: a quarter of the smallest round trip, or twice the round-trip variation if jitter is larger
-    /// (the spirit of RACK, RFC 8985).
+    /// lost: a quarter of the smallest round trip, or four round-trip variations if jitter is larger (the spirit
+    /// of RACK, RFC 8985); widened by a quarter of that for each spurious loss seen lately, up to
+    /// [`MAX_REORDER_QUARTERS`] quarters.
     pub fn reorder_window_us(&self) -> u64 {
-        (self.min_us().unwrap_or(0) / 4)
+        let base = (self.min_us().unwrap_or(0) / 4)
             .max(4 * self.variance_us)
-            .max(GRANULARITY_US)
+            .max(GRANULARITY_US);
+        base * self.reorder_quarters as u64 / 4 + base * 3 / 4
     }
 }
 
@@ -192,7 +211,8 @@ pub struct Sender {
     newest_acked: Option<(Seq, Micros)>,
     /// The earliest time `on_timeout` has work (may be early; never late).
     earliest_timer_due: Option<Micros>,
-    cwnd: f64,
+    /// The congestion window (see [`super::congestion`]).
+    cc: Controller,
     /// Losses among datagrams before this one belong to the congestion event already reacted to.
     recovery_until: Seq,
     max_window: usize,
@@ -202,6 +222,8 @@ pub struct Sender {
     /// Whether anything was acknowledged since the last retransmission timeout: if so, the path is alive and a
     /// timeout means loss, not silence.
     acked_since_timeout: bool,
+    /// When something was last acknowledged: a timeout is silence only when a whole timeout has passed since.
+    last_ack_at: Option<Micros>,
     /// How often this side is polled: acknowledgements are seen only then, so round-trip samples carry up to
     /// this much delay that is not queueing.
     poll_interval_us: Micros,
@@ -211,6 +233,8 @@ pub struct Sender {
     sent_cost: u64,
     /// Whether the last attempt to cut a fragment was refused for lack of credit.
     flow_blocked: bool,
+    /// Retransmissions that turned out unneeded (see `RttEstimator::note_spurious_loss`).
+    spurious: u64,
     /// Slots visited by acknowledgement processing so far: a measure of work, for tests and fuzzing.
     ack_work: u64,
 }
@@ -231,17 +255,19 @@ impl Sender {
             bytes_in_flight: 0,
             newest_acked: None,
             earliest_timer_due: None,
-            cwnd: INITIAL_WINDOW,
+            cc: Controller::new(max_window),
             recovery_until: first,
             max_window,
             mtu,
             rtt,
             retransmissions: 0,
             acked_since_timeout: true,
+            last_ack_at: None,
             poll_interval_us: 0,
             peer_credit: 0,
             sent_cost: 0,
             flow_blocked: false,
+            spurious: 0,
             ack_work: 0,
         }
     }
@@ -295,6 +321,7 @@ impl Sender {
     pub fn handshake_rtt(&mut self, now: Micros, rtt_us: u64) {
         if self.rtt.smoothed_us().is_none() {
             self.rtt.sample(now, rtt_us);
+            self.cc.on_rtt_sample(now, rtt_us, rtt_us);
         }
     }
 
@@ -332,7 +359,7 @@ impl Sender {
 
     /// The congestion window, in datagrams.
     pub fn congestion_window(&self) -> f64 {
-        self.cwnd
+        self.cc.window()
     }
 
     /// Datagrams sent again.
@@ -394,6 +421,17 @@ impl Sender {
                 slot.last_sent,
                 slot.payload.len(),
             );
+            // Acknowledged sooner after its retransmission than any round trip takes: the first transmission
+            // arrived after all, and the loss was reordering.
+            if transmissions > 1
+                && sender
+                    .rtt
+                    .smoothed_us()
+                    .is_some_and(|srtt| now.saturating_sub(last_sent) < srtt / 2)
+            {
+                sender.rtt.note_spurious_loss();
+                sender.spurious += 1;
+            }
             sender.unacked -= 1;
             sender.bytes_in_flight -= len;
             sender.pending_bytes -= len;
@@ -413,7 +451,9 @@ impl Sender {
             }
             outcome.newly_acked += 1;
             sender.acked_since_timeout = true;
-            sender.grow_window();
+            sender.last_ack_at = Some(now);
+            let (srtt, noise) = (sender.rtt.smoothed_us(), sender.noise_us());
+            sender.cc.on_ack(srtt, noise);
         };
         let first = self.oldest;
         for i in 0..cumulative {
@@ -435,6 +475,9 @@ impl Sender {
         }
         if let Some(sample) = rtt_sample {
             self.rtt.sample(now, sample);
+            // The controller's base is the smallest smoothed round trip (see `congestion`).
+            let srtt = self.rtt.smoothed_us().unwrap_or(sample);
+            self.cc.on_rtt_sample(now, srtt, srtt);
         }
         self.newest_acked = newest;
         // A message is acknowledged once its last fragment and everything before it are.
@@ -481,63 +524,41 @@ impl Sender {
             self.note_timer(due);
         }
         self.lost_waiting += lost as usize;
+        self.rtt.note_losses(lost);
         if let Some(seq) = lost_from {
-            self.congestion_event(seq, false);
+            self.congestion_event(now, seq, false);
         }
         lost
     }
 
-    /// How many of our datagrams wait in queues along the path: the window times the share of the round trip
-    /// spent queueing, `cwnd * (srtt - min_rtt - noise) / srtt` (TCP Veno's estimate). `noise` is what raises
-    /// round trips without any queue: polling (packets move only when the peers, and the peers they wrap, are
-    /// polled, once each way: twice the poll interval), the 1 ms clock granularity, and random jitter (one
-    /// `rttvar`; a queue we build raises the round trip steadily, jitter shows up as variation).
-    fn backlog(&self) -> f64 {
-        match (self.rtt.smoothed_us(), self.rtt.min_us()) {
-            (Some(srtt), Some(min)) if srtt > 0 => {
-                let noise = 2 * self.poll_interval_us + GRANULARITY_US + self.rtt.variance_us();
-                let queueing = srtt.saturating_sub(min + noise);
-                self.cwnd * queueing as f64 / srtt as f64
-            }
-            _ => 0.0,
-        }
+    /// Round-trip delay that is not queueing: polling (packets move only when the peers, and the peers they
+    /// wrap, are polled, once each way: twice the poll interval), the 1 ms clock granularity, and random jitter
+    /// ([`JITTER_ALLOWANCE`] `rttvar`, at most an eighth of the round trip; a queue we build raises the round
+    /// trip steadily, jitter shows up as variation).
+    fn noise_us(&self) -> u64 {
+        let jitter = JITTER_ALLOWANCE * self.rtt.variance_us();
+        let cap = self.rtt.smoothed_us().map_or(jitter, |srtt| srtt / 8);
+        2 * self.poll_interval_us + GRANULARITY_US + jitter.min(cap)
     }
 
-    /// One acknowledged datagram's worth of window change, steered by the backlog: doubling per round trip while
-    /// nothing queues, about one datagram per round trip while a little does, holding at the limit, and
-    /// shrinking above twice the limit.
-    fn grow_window(&mut self) {
-        let backlog = self.backlog();
-        if backlog < 1.0 {
-            // Nothing of ours is queued: the path has room, probe quickly (doubling per round trip).
-            self.cwnd += 1.0;
-        } else if backlog < BACKLOG_LIMIT {
-            // A little queueing: grow by about one datagram per round trip.
-            self.cwnd += 1.0 / self.cwnd;
-        } else if backlog > 2.0 * BACKLOG_LIMIT {
-            // Too much queued: shrink by about one datagram per round trip.
-            self.cwnd -= 1.0 / self.cwnd;
-        }
-        self.cwnd = self.cwnd.clamp(MIN_WINDOW, self.max_window as f64);
-    }
-
-    /// Reacts to loss once per window of data: shrinks the congestion window by `DECREASE_FACTOR` when our
-    /// datagrams were queueing (congestion), or by `RANDOM_LOSS_FACTOR` when they were not (random loss). A timeout
-    /// with nothing acknowledged since the previous one means the path has gone quiet: the window drops to the
-    /// minimum and the retransmission timeout backs off.
-    fn congestion_event(&mut self, lost_seq: Seq, timeout: bool) {
-        let silent = timeout && !std::mem::replace(&mut self.acked_since_timeout, false);
+    /// Reacts to loss once per window of data (see [`Controller::on_loss`]). A timeout with nothing acknowledged
+    /// since the previous one, nor for a whole timeout, means the path has gone quiet: the window drops to the
+    /// minimum and the retransmission timeout backs off. (Timeouts of datagrams sent a moment apart come a
+    /// moment apart: they are losses, not silence.)
+    fn congestion_event(&mut self, now: Micros, lost_seq: Seq, timeout: bool) {
+        let rto = self.rtt.rto_us();
+        let quiet_since_timeout = !std::mem::replace(&mut self.acked_since_timeout, false);
+        let quiet_for_a_timeout = self
+            .last_ack_at
+            .is_none_or(|at| now.saturating_sub(at) >= rto);
+        let silent = timeout && quiet_since_timeout && quiet_for_a_timeout;
         if silent {
-            self.cwnd = MIN_WINDOW;
+            self.cc.on_silence();
             self.recovery_until = self.next_seq;
             self.rtt.back_off();
         } else if !lost_seq.is_before(self.recovery_until) {
-            let factor = if self.backlog() < RANDOM_LOSS_BACKLOG {
-                RANDOM_LOSS_FACTOR
-            } else {
-                DECREASE_FACTOR
-            };
-            self.cwnd = (self.cwnd * factor).max(MIN_WINDOW);
+            let (srtt, noise) = (self.rtt.smoothed_us(), self.noise_us());
+            self.cc.on_loss(srtt, noise);
             self.recovery_until = self.next_seq;
         }
     }
@@ -573,7 +594,7 @@ impl Sender {
         }
         if let Some(i) = first_lost {
             let seq = self.oldest.plus(i as u32);
-            self.congestion_event(seq, true);
+            self.congestion_event(now, seq, true);
         }
         lost + reordered
     }
@@ -586,7 +607,7 @@ impl Sender {
     /// The next fragment to send now, if the congestion window and the window limit allow one.
     pub fn next_fragment(&mut self, now: Micros) -> Option<Outgoing> {
         let flight = self.unacked - self.lost_waiting;
-        if flight as f64 >= self.cwnd.floor() {
+        if flight as f64 >= self.cc.window().floor() {
             return None;
         }
         let rto = self.rtt.rto_us();

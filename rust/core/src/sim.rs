@@ -1,0 +1,206 @@
+//! Experiments on the reliable protocol over the link model, on simulated time: the setup the capped-link
+//! benchmark rows report (`cargo bench`, `rust/core/examples/capped.rs`) and `tests/capped_link.rs` holds.
+//!
+//! Two [`Connection`]s, each direction through its own [`LinkModel`] with the same settings, both sides driven
+//! every millisecond; the sender keeps its buffer full of 1 KiB messages. Goodput counts message bytes delivered
+//! after the warm-up, against the link's bandwidth; the standing queue is the sender's smoothed RTT minus the
+//! configured round trip (twice `latency_ms`), averaged over the same time.
+
+use bytes::Bytes;
+
+use crate::link::{LinkConfig, LinkModel, Micros};
+use crate::reliable::{Connection, ReliableConfig};
+
+/// The size of each message the sender offers.
+pub const MESSAGE_LEN: usize = 1024;
+
+/// One run's figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Saturation {
+    /// Message bytes delivered per second after the warm-up, as a percentage of the link's bandwidth.
+    pub goodput_percent: f64,
+    /// The sender's smoothed RTT minus the configured round trip, averaged after the warm-up, in ms.
+    pub standing_queue_ms: f64,
+    /// Retransmissions per datagram the sender sent.
+    pub retransmission_ratio: f64,
+}
+
+/// Runs one connection flat out over `link` (both directions) for `seconds` simulated seconds, the first
+/// `warm_up_seconds` not counted. `seed` seeds the two link models.
+pub fn saturate(link: &LinkConfig, seconds: u64, warm_up_seconds: u64, seed: u64) -> Saturation {
+    let config = ReliableConfig {
+        max_message_size: MESSAGE_LEN,
+        ..ReliableConfig::default()
+    };
+    let (mut x, mut y) = (
+        Connection::new(config.clone(), 0, seed.wrapping_mul(2) + 1),
+        Connection::new(config, 0, seed.wrapping_mul(2) + 2),
+    );
+    let mut x_to_y: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 3);
+    let mut y_to_x: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 4);
+    let message = Bytes::from(vec![5u8; MESSAGE_LEN]);
+    let mut buf = Vec::with_capacity(1500);
+    let (end, warm_up): (Micros, Micros) = (seconds * 1_000_000, warm_up_seconds * 1_000_000);
+    let (mut delivered, mut queue_sum, mut samples) = (0u64, 0f64, 0u64);
+    let mut now: Micros = 0;
+    while now < end {
+        while x.send(message.clone()).is_ok() {}
+        now += 1_000;
+        while let Some(d) = x_to_y.poll(now) {
+            y.handle_datagram(now, &d);
+        }
+        while let Some(d) = y_to_x.poll(now) {
+            x.handle_datagram(now, &d);
+        }
+        x.handle_timeout(now);
+        y.handle_timeout(now);
+        while x.poll_transmit(now, &mut buf) {
+            x_to_y.send(now, Bytes::copy_from_slice(&buf));
+        }
+        while y.poll_transmit(now, &mut buf) {
+            y_to_x.send(now, Bytes::copy_from_slice(&buf));
+        }
+        while let Some(m) = y.recv() {
+            if now > warm_up {
+                delivered += m.len() as u64;
+            }
+        }
+        if now > warm_up {
+            queue_sum += x.stats().srtt_us as f64 / 1000.0 - 2.0 * link.latency_ms;
+            samples += 1;
+        }
+    }
+    let stats = x.stats();
+    let counted = (end - warm_up) as f64 / 1e6;
+    Saturation {
+        goodput_percent: 100.0 * delivered as f64
+            / counted
+            / link.bandwidth_bytes_per_second.max(1) as f64,
+        standing_queue_ms: queue_sum / samples.max(1) as f64,
+        retransmission_ratio: stats.retransmissions as f64 / stats.datagrams_sent.max(1) as f64,
+    }
+}
+
+/// One run of several connections and optional unreliable traffic sharing one link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sharing {
+    /// Each connection's share of the message bytes delivered after the warm-up (they add up to 1).
+    pub shares: Vec<f64>,
+    /// All connections' goodput together, as a percentage of the link's bandwidth.
+    pub goodput_percent: f64,
+    /// The unreliable datagrams' one-way delay above the link's `latency_ms`, median and 99th percentile, in
+    /// ms (0 without unreliable traffic).
+    pub unreliable_extra_ms: (f64, f64),
+}
+
+/// The unreliable datagrams' size: a game's position update.
+pub const UNRELIABLE_LEN: usize = 100;
+/// The tag that marks an unreliable datagram on the shared link (connections are tagged 0, 1, ...).
+const UNRELIABLE_TAG: u8 = 0xFF;
+
+/// Runs `flows` connections flat out over one `link` per direction (each datagram tagged with its connection
+/// on the shared model), connection `i` starting `i * stagger_seconds` in, plus `unreliable_hz` unreliable
+/// 100-byte datagrams a second on the forward direction (a game's position updates), for `seconds`, the first
+/// `warm_up_seconds` (counted from the last connection's start) not counted.
+pub fn share(
+    link: &LinkConfig,
+    flows: usize,
+    stagger_seconds: u64,
+    unreliable_hz: u64,
+    seconds: u64,
+    warm_up_seconds: u64,
+    seed: u64,
+) -> Sharing {
+    let config = ReliableConfig {
+        max_message_size: MESSAGE_LEN,
+        ..ReliableConfig::default()
+    };
+    let mut pairs: Vec<(Connection, Connection)> = (0..flows as u64)
+        .map(|i| {
+            (
+                Connection::new(config.clone(), 0, seed * 100 + 2 * i + 1),
+                Connection::new(config.clone(), 0, seed * 100 + 2 * i + 2),
+            )
+        })
+        .collect();
+    let mut forward: LinkModel<Bytes> = LinkModel::new(link.clone(), seed * 100 + 98);
+    let mut back: LinkModel<Bytes> = LinkModel::new(link.clone(), seed * 100 + 99);
+    let message = Bytes::from(vec![5u8; MESSAGE_LEN]);
+    let mut buf = Vec::with_capacity(1500);
+    let last_start = (flows as u64).saturating_sub(1) * stagger_seconds * 1_000_000;
+    let (end, warm_up) = (
+        last_start + seconds * 1_000_000,
+        last_start + warm_up_seconds * 1_000_000,
+    );
+    let mut delivered = vec![0u64; flows];
+    let mut extra_us: Vec<u64> = Vec::new();
+    let period = 1_000_000u64.checked_div(unreliable_hz).unwrap_or(0);
+    let latency_us = (link.latency_ms * 1000.0) as u64;
+    let mut now: Micros = 0;
+    let tagged = |tag: u8, body: &[u8]| {
+        let mut d = Vec::with_capacity(body.len() + 1);
+        d.push(tag);
+        d.extend_from_slice(body);
+        Bytes::from(d)
+    };
+    while now < end {
+        for (i, (x, _)) in pairs.iter_mut().enumerate() {
+            if now >= i as u64 * stagger_seconds * 1_000_000 {
+                while x.send(message.clone()).is_ok() {}
+            }
+        }
+        now += 1_000;
+        while let Some(d) = forward.poll(now) {
+            match d[0] {
+                UNRELIABLE_TAG => {
+                    let sent = u64::from_le_bytes(d[1..9].try_into().expect("a timestamp"));
+                    if now > warm_up {
+                        extra_us.push((now - sent).saturating_sub(latency_us));
+                    }
+                }
+                i => pairs[i as usize].1.handle_datagram(now, &d[1..]),
+            }
+        }
+        while let Some(d) = back.poll(now) {
+            pairs[d[0] as usize].0.handle_datagram(now, &d[1..]);
+        }
+        if period > 0 && now % period < 1_000 {
+            let mut update = vec![0u8; UNRELIABLE_LEN - 1];
+            update[..8].copy_from_slice(&now.to_le_bytes());
+            forward.send(now, tagged(UNRELIABLE_TAG, &update));
+        }
+        for (i, (x, y)) in pairs.iter_mut().enumerate() {
+            x.handle_timeout(now);
+            y.handle_timeout(now);
+            while x.poll_transmit(now, &mut buf) {
+                forward.send(now, tagged(i as u8, &buf));
+            }
+            while y.poll_transmit(now, &mut buf) {
+                back.send(now, tagged(i as u8, &buf));
+            }
+            while let Some(m) = y.recv() {
+                if now > warm_up {
+                    delivered[i] += m.len() as u64;
+                }
+            }
+        }
+    }
+    let total: u64 = delivered.iter().sum();
+    let counted = (end - warm_up) as f64 / 1e6;
+    extra_us.sort_unstable();
+    let percentile = |p: f64| {
+        extra_us
+            .get(((extra_us.len() as f64 - 1.0) * p).round() as usize)
+            .map_or(0.0, |&us| us as f64 / 1000.0)
+    };
+    Sharing {
+        shares: delivered
+            .iter()
+            .map(|&d| d as f64 / total.max(1) as f64)
+            .collect(),
+        goodput_percent: 100.0 * total as f64
+            / counted
+            / link.bandwidth_bytes_per_second.max(1) as f64,
+        unreliable_extra_ms: (percentile(0.5), percentile(0.99)),
+    }
+}
