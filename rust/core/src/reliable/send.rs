@@ -233,8 +233,6 @@ pub struct Sender {
     sent_cost: u64,
     /// Whether the last attempt to cut a fragment was refused for lack of credit.
     flow_blocked: bool,
-    /// Retransmissions that turned out unneeded (see `RttEstimator::note_spurious_loss`).
-    spurious: u64,
     /// Slots visited by acknowledgement processing so far: a measure of work, for tests and fuzzing.
     ack_work: u64,
 }
@@ -267,7 +265,6 @@ impl Sender {
             peer_credit: 0,
             sent_cost: 0,
             flow_blocked: false,
-            spurious: 0,
             ack_work: 0,
         }
     }
@@ -430,7 +427,6 @@ impl Sender {
                     .is_some_and(|srtt| now.saturating_sub(last_sent) < srtt / 2)
             {
                 sender.rtt.note_spurious_loss();
-                sender.spurious += 1;
             }
             sender.unacked -= 1;
             sender.bytes_in_flight -= len;
