@@ -35,6 +35,8 @@ done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+# shellcheck source=scripts/lib/xvfb.sh
+source "$repo/scripts/lib/xvfb.sh"
 godot=$(scripts/install-godot.sh --display)
 xvfb="$repo/.godot-runtime/xvfb"
 if ! ls addons/peerkit/bin/libpeerkit.* >/dev/null 2>&1; then
@@ -90,23 +92,8 @@ for _ in 1 2; do
   ( timeout 180 "$godot" --headless --path "$project" --import >"$work/import.log" 2>&1 ) 2>/dev/null || true
 done
 
-display=""
-for n in $(seq 131 170); do
-  if [[ ! -e /tmp/.X11-unix/X$n && ! -e /tmp/.X$n-lock ]]; then display=$n; break; fi
-done
-[[ -n $display ]] || { echo "no free X display number between 131 and 170" >&2; exit 1; }
-"$xvfb" ":$display" -screen 0 1600x900x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-xvfb_pid=$!
-for _ in $(seq 100); do
-  [[ -e /tmp/.X11-unix/X$display ]] && break
-  kill -0 "$xvfb_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ ! -e /tmp/.X11-unix/X$display ]]; then
-  echo "Xvfb did not start:" >&2
-  tail -n 20 "$work/xvfb.log" >&2
-  exit 1
-fi
+start_xvfb "$xvfb" 1600x900x24 "$work/xvfb.log" || exit 1
+display=$xvfb_display
 
 # The editor starts the game by running its own executable again. Our private Godot runs through its own loader
 # (.godot-runtime/godot), so its executable is that loader, which the editor cannot run as a game. Give a copy of

@@ -34,6 +34,8 @@ done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
+# shellcheck source=scripts/lib/xvfb.sh
+source "$repo/scripts/lib/xvfb.sh"
 godot=$(scripts/install-godot.sh --display)
 xvfb="$repo/.godot-runtime/xvfb"
 if ! ls addons/peerkit/bin/libpeerkit.* >/dev/null 2>&1; then
@@ -49,24 +51,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free display number, then Xvfb on it; wait for its socket.
-display=""
-for n in $(seq 90 130); do
-  if [[ ! -e /tmp/.X11-unix/X$n && ! -e /tmp/.X$n-lock ]]; then display=$n; break; fi
-done
-[[ -n $display ]] || { echo "no free X display number between 90 and 130" >&2; exit 1; }
-"$xvfb" ":$display" -screen 0 1280x720x24 -nolisten tcp >"$work/xvfb.log" 2>&1 &
-xvfb_pid=$!
-for _ in $(seq 100); do
-  [[ -e /tmp/.X11-unix/X$display ]] && break
-  kill -0 "$xvfb_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ ! -e /tmp/.X11-unix/X$display ]]; then
-  echo "Xvfb did not start:" >&2
-  tail -n 20 "$work/xvfb.log" >&2
-  exit 1
-fi
+start_xvfb "$xvfb" 1280x720x24 "$work/xvfb.log" || exit 1
+display=$xvfb_display
 
 failed_runs=0
 for scene in main multiplayer_demo; do

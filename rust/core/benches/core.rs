@@ -10,31 +10,12 @@ use peerkit_core::io::udp::{QueueLimits, UdpEndpoint};
 use peerkit_core::link::{LinkConfig, LinkModel};
 use peerkit_core::pair::{pair, PairConfig};
 use peerkit_core::reliable::{Connection, ReliableConfig};
-use peerkit_core::sim;
+use peerkit_core::sim::{self, capped_link as capped, exchange};
 
 const RUNS: usize = 5;
 
 /// One step of two connections over two simulated links at `now`: what is due arrives, timers run, and what each
 /// side sends goes onto its link (`links[0]` carries `sides[0]`'s datagrams to `sides[1]`, `links[1]` back).
-fn exchange(now: u64, sides: [&mut Connection; 2], links: [&mut LinkModel; 2], buf: &mut Vec<u8>) {
-    let [x, y] = sides;
-    let [x_to_y, y_to_x] = links;
-    while let Some(d) = x_to_y.poll(now) {
-        y.handle_datagram(now, &d);
-    }
-    while let Some(d) = y_to_x.poll(now) {
-        x.handle_datagram(now, &d);
-    }
-    x.handle_timeout(now);
-    y.handle_timeout(now);
-    while x.poll_transmit(now, buf) {
-        x_to_y.send(now, Bytes::copy_from_slice(buf));
-    }
-    while y.poll_transmit(now, buf) {
-        y_to_x.send(now, Bytes::copy_from_slice(buf));
-    }
-}
-
 fn median_ns_per_op(ops: u64, mut body: impl FnMut(u64)) -> f64 {
     body(ops);
     let mut samples: Vec<f64> = (0..RUNS)
@@ -244,13 +225,6 @@ fn main() {
     // against the cap; the standing queue is the sender's smoothed RTT minus the configured round trip. The same
     // rows as `cargo run --release -p peerkit-core --example capped`, and deterministic.
     let (seconds, warm_up) = if quick { (2, 1) } else { (20, 2) };
-    let capped = |bandwidth: u64, loss: f64, latency_ms: f64| LinkConfig {
-        latency_ms,
-        loss,
-        bandwidth_bytes_per_second: bandwidth,
-        queue_limit: 1000,
-        ..LinkConfig::default()
-    };
     let rows: Vec<(String, LinkConfig)> = vec![
         (
             "1000 kB/s, 0% loss, 50 ms".into(),

@@ -2,7 +2,7 @@
 //! --example capped`.
 
 use peerkit_core::link::LinkConfig;
-use peerkit_core::sim::{saturate, share};
+use peerkit_core::sim::{capped_link as row, saturate, share};
 
 fn main() {
     let rows: Vec<(&str, LinkConfig)> = vec![
@@ -69,15 +69,5 @@ fn main() {
             "| 1 MB/s, 30 ms, 60 Hz unreliable beside a full stream | {:.1}% | unreliable delay over the link's: p50 {:.1} ms, p99 {:.1} ms |",
             s.goodput_percent, s.unreliable_extra_ms.0, s.unreliable_extra_ms.1
         );
-    }
-}
-
-fn row(bandwidth: u64, loss: f64, latency_ms: f64) -> LinkConfig {
-    LinkConfig {
-        latency_ms,
-        loss,
-        bandwidth_bytes_per_second: bandwidth,
-        queue_limit: 1000,
-        ..LinkConfig::default()
     }
 }

@@ -14,6 +14,44 @@ use crate::reliable::{Connection, ReliableConfig};
 /// The size of each message the sender offers.
 pub const MESSAGE_LEN: usize = 1024;
 
+/// A link capped at `bandwidth` bytes a second with a 1,000-packet queue, `loss` and `latency_ms` (each way):
+/// the rows' link.
+pub fn capped_link(bandwidth: u64, loss: f64, latency_ms: f64) -> LinkConfig {
+    LinkConfig {
+        latency_ms,
+        loss,
+        bandwidth_bytes_per_second: bandwidth,
+        queue_limit: 1000,
+        ..LinkConfig::default()
+    }
+}
+
+/// One step at `now` for two connections joined by two link models: what is due on each link is handed to
+/// its receiver, both handle their timers, and what they send goes onto the links.
+pub fn exchange(
+    now: Micros,
+    sides: [&mut Connection; 2],
+    links: [&mut LinkModel<Bytes>; 2],
+    buf: &mut Vec<u8>,
+) {
+    let [x, y] = sides;
+    let [x_to_y, y_to_x] = links;
+    while let Some(d) = x_to_y.poll(now) {
+        y.handle_datagram(now, &d);
+    }
+    while let Some(d) = y_to_x.poll(now) {
+        x.handle_datagram(now, &d);
+    }
+    x.handle_timeout(now);
+    y.handle_timeout(now);
+    while x.poll_transmit(now, buf) {
+        x_to_y.send(now, Bytes::copy_from_slice(buf));
+    }
+    while y.poll_transmit(now, buf) {
+        y_to_x.send(now, Bytes::copy_from_slice(buf));
+    }
+}
+
 /// One run's figures.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Saturation {
@@ -46,20 +84,7 @@ pub fn saturate(link: &LinkConfig, seconds: u64, warm_up_seconds: u64, seed: u64
     while now < end {
         while x.send(message.clone()).is_ok() {}
         now += 1_000;
-        while let Some(d) = x_to_y.poll(now) {
-            y.handle_datagram(now, &d);
-        }
-        while let Some(d) = y_to_x.poll(now) {
-            x.handle_datagram(now, &d);
-        }
-        x.handle_timeout(now);
-        y.handle_timeout(now);
-        while x.poll_transmit(now, &mut buf) {
-            x_to_y.send(now, Bytes::copy_from_slice(&buf));
-        }
-        while y.poll_transmit(now, &mut buf) {
-            y_to_x.send(now, Bytes::copy_from_slice(&buf));
-        }
+        exchange(now, [&mut x, &mut y], [&mut x_to_y, &mut y_to_x], &mut buf);
         while let Some(m) = y.recv() {
             if now > warm_up {
                 delivered += m.len() as u64;

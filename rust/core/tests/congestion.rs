@@ -7,7 +7,7 @@ use peerkit_core::link::LinkConfig;
 use peerkit_core::reliable::packet::Acks;
 use peerkit_core::reliable::send::{RttEstimator, Sender};
 use peerkit_core::reliable::seq::Seq;
-use peerkit_core::sim::{saturate, share};
+use peerkit_core::sim::{capped_link as capped, saturate, share};
 
 /// Found while filling a fast lossy link (issue 14): two retransmission timeouts a millisecond apart were taken
 /// as "the path went quiet" (nothing acknowledged between them), which drops the window to its minimum and
@@ -56,16 +56,6 @@ fn timeouts_a_millisecond_apart_are_losses_not_silence() {
         rto,
         "no back-off: the path is not silent"
     );
-}
-
-fn capped(bandwidth: u64, loss: f64, latency_ms: f64) -> LinkConfig {
-    LinkConfig {
-        latency_ms,
-        loss,
-        bandwidth_bytes_per_second: bandwidth,
-        queue_limit: 1000,
-        ..LinkConfig::default()
-    }
 }
 
 /// Runs a row for 10 simulated seconds (2 of warm-up) and checks it against floors and ceilings set a few points
