@@ -129,10 +129,10 @@ func describe(link: Object) -> Dictionary:
 ## [code]peerkit:result[/code] [code][error, text][/code], then reports the links at once so the panel shows
 ## the change.
 func on_message(message: String, data: Array) -> bool:
-	var name := message.trim_prefix(CAPTURE + ":")
+	var kind := message.trim_prefix(CAPTURE + ":")
 	var err := ERR_INVALID_PARAMETER
 	var text := ""
-	match name:
+	match kind:
 		"configure":
 			if data.size() == 4 and data[2] is Dictionary:
 				err = _for_each(data[0], func(link: Object) -> Error:
