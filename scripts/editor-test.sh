@@ -98,14 +98,17 @@ display=$xvfb_display
 # The editor starts the game by running its own executable again. Our private Godot runs through its own loader
 # (.godot-runtime/godot), so its executable is that loader, which the editor cannot run as a game. Give a copy of
 # the binary the private loader as its interpreter instead (through a short symlink: the ELF header has room for
-# 27 characters), and export the library paths the wrapper sets, which the game then inherits.
-runtime="$repo/.godot-runtime/root"
-libdir="$runtime/usr/lib/x86_64-linux-gnu"
-loader_dir=$(mktemp -d /tmp/pkld.XXXXXX)
-ln -s "$libdir/ld-linux-x86-64.so.2" "$loader_dir/ld"
-trap 'rm -rf "$loader_dir"; cleanup' EXIT
-cp "$runtime/usr/bin/godot" "$work/godot"
-python3 - "$work/godot" "$loader_dir/ld" <<'PY'
+# 27 characters), with the library paths the wrapper sets, which the game then inherits. A Godot installed the
+# usual way ($GODOT, or one on the PATH) runs as it is.
+editor=("$godot")
+if [[ $godot == "$repo/.godot-runtime/godot" ]]; then
+  runtime="$repo/.godot-runtime/root"
+  libdir="$runtime/usr/lib/x86_64-linux-gnu"
+  loader_dir=$(mktemp -d /tmp/pkld.XXXXXX)
+  ln -s "$libdir/ld-linux-x86-64.so.2" "$loader_dir/ld"
+  trap 'rm -rf "$loader_dir"; cleanup' EXIT
+  cp "$runtime/usr/bin/godot" "$work/godot"
+  python3 - "$work/godot" "$loader_dir/ld" <<'PY'
 import struct, sys
 path, interp = sys.argv[1], sys.argv[2].encode()
 with open(path, "r+b") as f:
@@ -124,13 +127,15 @@ with open(path, "r+b") as f:
     else:
         raise SystemExit("no PT_INTERP header")
 PY
-# Only the editor (and the game it starts) gets the private libraries: this script's own tools need the system's.
-editor_env=(LD_LIBRARY_PATH="$libdir:$runtime/lib/x86_64-linux-gnu:$libdir/pulseaudio" LIBGL_DRIVERS_PATH="$libdir/dri"
-  __EGL_VENDOR_LIBRARY_DIRS="$runtime/usr/share/glvnd/egl_vendor.d")
+  # Only the editor (and the game it starts) gets the private libraries: this script's own tools need the
+  # system's.
+  editor=(env LD_LIBRARY_PATH="$libdir:$runtime/lib/x86_64-linux-gnu:$libdir/pulseaudio"
+    LIBGL_DRIVERS_PATH="$libdir/dri" __EGL_VENDOR_LIBRARY_DIRS="$runtime/usr/share/glvnd/egl_vendor.d" "$work/godot")
+fi
 
 log="$work/editor.log"
 set +e
-DISPLAY=":$display" PEERKIT_EDITOR_TEST_OUT="$out" timeout 300 env "${editor_env[@]}" "$work/godot" --editor --rendering-driver opengl3 \
+DISPLAY=":$display" PEERKIT_EDITOR_TEST_OUT="$out" timeout 300 "${editor[@]}" --editor --rendering-driver opengl3 \
   --audio-driver Dummy --resolution 1600x900 --path "$project" >"$log" 2>&1
 rc=$?
 set -e
