@@ -225,61 +225,7 @@ fn main() {
     // against the cap; the standing queue is the sender's smoothed RTT minus the configured round trip. The same
     // rows as `cargo run --release -p peerkit-core --example capped`, and deterministic.
     let (seconds, warm_up) = if quick { (2, 1) } else { (20, 2) };
-    let rows: Vec<(String, LinkConfig)> = vec![
-        (
-            "1000 kB/s, 0% loss, 50 ms".into(),
-            capped(1_000_000, 0.0, 50.0),
-        ),
-        (
-            "1000 kB/s, 2% loss, 30 ms".into(),
-            capped(1_000_000, 0.02, 30.0),
-        ),
-        (
-            "1000 kB/s, 10% loss, 50 ms".into(),
-            capped(1_000_000, 0.10, 50.0),
-        ),
-        (
-            "10000 kB/s, 10% loss, 50 ms".into(),
-            capped(10_000_000, 0.10, 50.0),
-        ),
-        (
-            "125 kB/s, 0% loss, 10 ms".into(),
-            capped(125_000, 0.0, 10.0),
-        ),
-        (
-            "100 kB/s, 0% loss, 10 ms".into(),
-            capped(100_000, 0.0, 10.0),
-        ),
-        (
-            "100 kB/s, 10% loss, 150 ms".into(),
-            capped(100_000, 0.10, 150.0),
-        ),
-        (
-            "10000 kB/s, 0% loss, 10 ms".into(),
-            capped(10_000_000, 0.0, 10.0),
-        ),
-        (
-            "300 kB/s, 5% loss, 80 ms".into(),
-            capped(300_000, 0.05, 80.0),
-        ),
-        (
-            "1000 kB/s, jitter 10 ms, 50 ms".into(),
-            LinkConfig {
-                jitter_ms: 10.0,
-                ..capped(1_000_000, 0.0, 50.0)
-            },
-        ),
-        (
-            "1000 kB/s, Gilbert-Elliott bursts, 50 ms".into(),
-            LinkConfig {
-                burst_enter_probability: 0.01,
-                burst_exit_probability: 0.3,
-                loss_in_bad_state: 0.5,
-                ..capped(1_000_000, 0.0, 50.0)
-            },
-        ),
-    ];
-    for (name, link) in rows {
+    for (name, link) in sim::capped_rows() {
         let s = sim::saturate(&link, seconds, warm_up, 1);
         let row = format!("reliable at a capped link: {name}");
         record(

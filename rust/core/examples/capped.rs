@@ -1,40 +1,12 @@
 //! Prints the capped-link rows (issue 14) from `peerkit_core::sim`: `cargo run --release -p peerkit-core
 //! --example capped`.
 
-use peerkit_core::link::LinkConfig;
-use peerkit_core::sim::{capped_link as row, saturate, share};
+use peerkit_core::sim::{capped_link, capped_rows, saturate, share};
 
 fn main() {
-    let rows: Vec<(&str, LinkConfig)> = vec![
-        ("1 MB/s, 0%, 50 ms", row(1_000_000, 0.0, 50.0)),
-        ("1 MB/s, 2%, 30 ms", row(1_000_000, 0.02, 30.0)),
-        ("1 MB/s, 10%, 50 ms", row(1_000_000, 0.10, 50.0)),
-        ("10 MB/s, 10%, 50 ms", row(10_000_000, 0.10, 50.0)),
-        ("125 kB/s, 0%, 10 ms", row(125_000, 0.0, 10.0)),
-        ("100 kB/s, 0%, 10 ms", row(100_000, 0.0, 10.0)),
-        ("100 kB/s, 10%, 150 ms", row(100_000, 0.10, 150.0)),
-        ("10 MB/s, 0%, 10 ms", row(10_000_000, 0.0, 10.0)),
-        ("300 kB/s, 5%, 80 ms", row(300_000, 0.05, 80.0)),
-        (
-            "1 MB/s, jitter 10 ms, 50 ms",
-            LinkConfig {
-                jitter_ms: 10.0,
-                ..row(1_000_000, 0.0, 50.0)
-            },
-        ),
-        (
-            "1 MB/s, Gilbert-Elliott bursts, 50 ms",
-            LinkConfig {
-                burst_enter_probability: 0.01,
-                burst_exit_probability: 0.3,
-                loss_in_bad_state: 0.5,
-                ..row(1_000_000, 0.0, 50.0)
-            },
-        ),
-    ];
     println!("| row | goodput / capacity | standing queue | retransmitted |");
     let only = std::env::args().nth(1);
-    for (name, link) in rows {
+    for (name, link) in capped_rows() {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
@@ -47,7 +19,7 @@ fn main() {
         );
     }
 
-    let shared = row(1_000_000, 0.0, 30.0);
+    let shared = capped_link(1_000_000, 0.0, 30.0);
     for (name, stagger) in [
         ("two connections at once", 0),
         ("two connections, 3 s apart", 3),

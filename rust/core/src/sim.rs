@@ -26,6 +26,56 @@ pub fn capped_link(bandwidth: u64, loss: f64, latency_ms: f64) -> LinkConfig {
     }
 }
 
+/// The capped-link rows of issue 14, by name: what `scripts/bench.sh` (through `cargo bench`) and
+/// `examples/capped.rs` run.
+pub fn capped_rows() -> Vec<(&'static str, LinkConfig)> {
+    vec![
+        (
+            "1000 kB/s, 0% loss, 50 ms",
+            capped_link(1_000_000, 0.0, 50.0),
+        ),
+        (
+            "1000 kB/s, 2% loss, 30 ms",
+            capped_link(1_000_000, 0.02, 30.0),
+        ),
+        (
+            "1000 kB/s, 10% loss, 50 ms",
+            capped_link(1_000_000, 0.10, 50.0),
+        ),
+        (
+            "10000 kB/s, 10% loss, 50 ms",
+            capped_link(10_000_000, 0.10, 50.0),
+        ),
+        ("125 kB/s, 0% loss, 10 ms", capped_link(125_000, 0.0, 10.0)),
+        ("100 kB/s, 0% loss, 10 ms", capped_link(100_000, 0.0, 10.0)),
+        (
+            "100 kB/s, 10% loss, 150 ms",
+            capped_link(100_000, 0.10, 150.0),
+        ),
+        (
+            "10000 kB/s, 0% loss, 10 ms",
+            capped_link(10_000_000, 0.0, 10.0),
+        ),
+        ("300 kB/s, 5% loss, 80 ms", capped_link(300_000, 0.05, 80.0)),
+        (
+            "1000 kB/s, jitter 10 ms, 50 ms",
+            LinkConfig {
+                jitter_ms: 10.0,
+                ..capped_link(1_000_000, 0.0, 50.0)
+            },
+        ),
+        (
+            "1000 kB/s, Gilbert-Elliott bursts, 50 ms",
+            LinkConfig {
+                burst_enter_probability: 0.01,
+                burst_exit_probability: 0.3,
+                loss_in_bad_state: 0.5,
+                ..capped_link(1_000_000, 0.0, 50.0)
+            },
+        ),
+    ]
+}
+
 /// One step at `now` for two connections joined by two link models: what is due on each link is handed to
 /// its receiver, both handle their timers, and what they send goes onto the links.
 pub fn exchange(

@@ -52,7 +52,7 @@ pub const INITIAL_WINDOW: f64 = 40.0;
 struct Probe {
     ends_at: Micros,
     saved_window: f64,
-    smallest: Option<u64>,
+    smallest: u64,
 }
 
 /// The congestion window and what steers it.
@@ -96,38 +96,40 @@ impl Controller {
     pub fn on_rtt_sample(&mut self, now: Micros, sample_us: u64, srtt_us: u64) {
         self.base_rtt_us = Some(self.base_rtt_us.map_or(sample_us, |b| b.min(sample_us)));
         if let Some(probe) = &mut self.probe {
-            probe.smallest = Some(probe.smallest.map_or(sample_us, |s| s.min(sample_us)));
+            probe.smallest = probe.smallest.min(sample_us);
             if now >= probe.ends_at {
-                let probe = self.probe.take().expect("a probe is running");
-                if let Some(smallest) = probe.smallest {
-                    self.base_rtt_us = Some(smallest);
-                }
+                self.base_rtt_us = Some(probe.smallest);
                 self.window = probe.saved_window;
+                self.probe = None;
                 self.next_probe_at = now + PROBE_INTERVAL_US;
             }
         } else if now >= self.next_probe_at && !self.slow_start {
             self.probe = Some(Probe {
                 ends_at: now + srtt_us + srtt_us / 2,
                 saved_window: self.window,
-                smallest: None,
+                smallest: u64::MAX,
             });
             self.window = (self.window / 2.0).max(MIN_WINDOW);
         }
     }
 
-    /// How many of our datagrams wait in queues, from the smoothed round trip less the base and `noise` (delay
-    /// that is not queueing: polling, clock granularity, jitter).
-    pub fn backlog(&self, srtt_us: u64, noise_us: u64) -> f64 {
-        match self.base_rtt_us {
-            Some(base) if srtt_us > 0 => {
-                let queueing = srtt_us.saturating_sub(base + noise_us);
-                self.window * queueing as f64 / srtt_us as f64
-            }
-            _ => 0.0,
-        }
+    /// The queueing delay: the smoothed round trip less the base and `noise` (delay that is not queueing:
+    /// polling, clock granularity, jitter); 0 before there is a base.
+    fn queueing_us(&self, srtt_us: u64, noise_us: u64) -> u64 {
+        self.base_rtt_us
+            .map_or(0, |base| srtt_us.saturating_sub(base + noise_us))
     }
 
-    /// The backlog aimed at: what [`QUEUE_TARGET_US`] holds at the current rate, at least one datagram.
+    /// How many of our datagrams wait in queues: the window times the share of the round trip spent queueing.
+    pub fn backlog(&self, srtt_us: u64, noise_us: u64) -> f64 {
+        if srtt_us == 0 {
+            return 0.0;
+        }
+        self.window * self.queueing_us(srtt_us, noise_us) as f64 / srtt_us as f64
+    }
+
+    /// The backlog aimed at: what [`QUEUE_TARGET_US`] holds at the current rate, plus
+    /// [`TARGET_BACKLOG_PER_CONNECTION`].
     fn target(&self, srtt_us: u64) -> f64 {
         self.window * QUEUE_TARGET_US / srtt_us.max(1) as f64 + TARGET_BACKLOG_PER_CONNECTION
     }
@@ -164,14 +166,12 @@ impl Controller {
         self.window = (self.window + step).clamp(MIN_WINDOW, self.max_window);
     }
 
-    /// Reacts to a loss (once per window of data, the caller decides): congestion when our datagrams queue
-    /// beyond twice the target, otherwise random loss, which leaves the window alone.
+    /// Reacts to a loss (once per window of data, the caller decides): congestion while the queueing delay is
+    /// over [`CONGESTION_QUEUE_US`] and the backlog over twice the target, otherwise random loss, which barely
+    /// changes the window.
     pub fn on_loss(&mut self, srtt_us: Option<u64>, noise_us: u64) {
         let congested = srtt_us.is_some_and(|srtt| {
-            let queueing = self
-                .base_rtt_us
-                .map_or(0, |base| srtt.saturating_sub(base + noise_us));
-            queueing as f64 > CONGESTION_QUEUE_US
+            self.queueing_us(srtt, noise_us) as f64 > CONGESTION_QUEUE_US
                 && self.backlog(srtt, noise_us) > 2.0 * self.target(srtt)
         });
         let factor = if congested {
