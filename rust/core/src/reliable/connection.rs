@@ -56,6 +56,10 @@ pub struct Connection {
     announced: Hello,
     hellos_sent: u32,
     hello_due: Micros,
+    /// Whether the next HELLO answers the peer's (rather than repeating ours after a timeout).
+    hello_answers: bool,
+    /// Whether a HELLO was repeated after a timeout: the round trip since the first then includes the wait.
+    hello_repeated: bool,
     /// A failed handshake still answers the peer once, so it finds the same mismatch instead of timing out.
     parting_hello: bool,
     closing: Option<Closing>,
@@ -114,6 +118,8 @@ impl Connection {
             announced,
             hellos_sent: 0,
             hello_due: now,
+            hello_answers: false,
+            hello_repeated: false,
             parting_hello: false,
             closing: None,
             close_ack_due: false,
@@ -358,7 +364,7 @@ impl Connection {
         }
         if self.phase == Phase::Handshake {
             // From the known peer and addressed to us (checked by `is_ours`): it knows our id.
-            self.establish();
+            self.establish(now, false);
             if !self.is_open() {
                 return;
             }
@@ -411,22 +417,28 @@ impl Connection {
             self.receiver.start_at(hello.initial_seq);
         }
         if ids.dst == self.local_id {
-            // The answer to our HELLO: the round trip since the first one seeds the estimate (an overestimate if
-            // it answers a repeat, which errs towards a later timeout), so a path slower than the initial RTO does
-            // not start with spurious timeouts.
-            if let Some(sent) = self.first_hello_at {
-                self.sender.handshake_rtt(now, now.saturating_sub(sent));
-            }
-            self.establish();
+            self.establish(now, true);
         } else {
             // The peer does not know our id yet: answer at once, addressed to it.
             self.hello_due = now;
+            self.hello_answers = true;
         }
     }
 
-    /// The peer is known and knows us: check what it announced, then let data flow.
-    fn establish(&mut self) {
+    /// The peer is known and knows us, as of `now`: check what it announced, then let data flow. `by_answer`:
+    /// the peer's HELLO answering ours told us (rather than its next datagram).
+    fn establish(&mut self, now: Micros, by_answer: bool) {
         let Some(peer) = self.peer else { return };
+        // The time since our first HELLO seeds the round-trip estimate, so a path slower than the initial RTO
+        // does not start with spurious timeouts. It is the round trip when the peer's HELLO answers our first
+        // one; when our HELLO was repeated on its timer, or the peer's next datagram told us instead (its answer
+        // was lost), it is only an upper bound: good for the timeout (it errs towards a later one), no measure
+        // of the path for the congestion controller.
+        if let Some(sent) = self.first_hello_at {
+            let exact = by_answer && !self.hello_repeated;
+            self.sender
+                .handshake_rtt(now, now.saturating_sub(sent), exact);
+        }
         let theirs = peer.hello;
         if theirs.max_message_size != self.announced.max_message_size {
             // Answer once, so the peer completes its side of the handshake and reports the same mismatch.
@@ -532,6 +544,9 @@ impl Connection {
                     return false;
                 }
                 packet::encode_hello(buf, ids, self.announced);
+                if self.hellos_sent > 0 && !std::mem::take(&mut self.hello_answers) {
+                    self.hello_repeated = true;
+                }
                 self.hellos_sent += 1;
                 self.first_hello_at.get_or_insert(now);
                 // Repeated, a retransmission timeout apart and doubling, until the peer answers.
@@ -668,6 +683,7 @@ impl Connection {
             bytes_in_flight: self.sender.bytes_in_flight() as u64,
             messages_pending: self.sender.pending_messages() as u64,
             congestion_window: self.sender.congestion_window(),
+            base_rtt_us: self.sender.base_rtt_us().unwrap_or(0),
             flow_blocked: self.sender.is_flow_blocked(),
             ..self.stats
         }

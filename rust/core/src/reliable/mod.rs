@@ -256,6 +256,9 @@ pub struct ReliableStats {
     pub messages_pending: u64,
     /// The congestion window, in datagrams.
     pub congestion_window: f64,
+    /// The round trip the congestion controller takes as the path's without queueing (0 before the first
+    /// sample); the smoothed RTT above it is queueing.
+    pub base_rtt_us: Micros,
     /// Datagrams dropped because their checksum did not match.
     pub dropped_corrupt: u64,
     /// DATA datagrams already received.

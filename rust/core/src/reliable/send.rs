@@ -48,6 +48,8 @@ pub struct RttEstimator {
     reorder_quarters: u32,
     /// Losses presumed since the allowance was last raised.
     losses_since_spurious: u32,
+    /// Whether the smoothed value is an overestimate that the first real sample replaces.
+    provisional: bool,
 }
 
 impl RttEstimator {
@@ -65,6 +67,17 @@ impl RttEstimator {
             backoff: 0,
             reorder_quarters: 1,
             losses_since_spurious: 0,
+            provisional: false,
+        }
+    }
+
+    /// Takes an upper bound of the round trip (from a handshake that was not a plain exchange of HELLOs) before
+    /// any sample: it sets the RTO until the first sample, which then replaces it rather than being averaged
+    /// with it.
+    pub fn upper_bound(&mut self, now: u64, rtt_us: u64) {
+        if self.smoothed_us.is_none() {
+            self.sample(now, rtt_us);
+            self.provisional = true;
         }
     }
 
@@ -75,7 +88,10 @@ impl RttEstimator {
             self.window_started = now;
         }
         self.min_current = Some(self.min_current.map_or(rtt_us, |m| m.min(rtt_us)));
-        match self.smoothed_us {
+        match self
+            .smoothed_us
+            .filter(|_| !std::mem::take(&mut self.provisional))
+        {
             None => {
                 self.smoothed_us = Some(rtt_us);
                 self.variance_us = rtt_us / 2;
@@ -314,11 +330,18 @@ impl Sender {
         discarded
     }
 
-    /// Takes the handshake's round trip as the first round-trip sample (only before any other).
-    pub fn handshake_rtt(&mut self, now: Micros, rtt_us: u64) {
-        if self.rtt.smoothed_us().is_none() {
+    /// Takes the handshake's round trip as the first round-trip sample (only before any other) when it is
+    /// `exact`, which the congestion controller also takes as its first base; otherwise as an upper bound that
+    /// the first data sample replaces (see [`RttEstimator::upper_bound`]).
+    pub fn handshake_rtt(&mut self, now: Micros, rtt_us: u64, exact: bool) {
+        if self.rtt.smoothed_us().is_some() {
+            return;
+        }
+        if exact {
             self.rtt.sample(now, rtt_us);
             self.cc.on_rtt_sample(now, rtt_us, rtt_us);
+        } else {
+            self.rtt.upper_bound(now, rtt_us);
         }
     }
 
@@ -357,6 +380,11 @@ impl Sender {
     /// The congestion window, in datagrams.
     pub fn congestion_window(&self) -> f64 {
         self.cc.window()
+    }
+
+    /// The congestion controller's base round trip (the path without queueing), once measured.
+    pub fn base_rtt_us(&self) -> Option<u64> {
+        self.cc.base_rtt_us()
     }
 
     /// Datagrams sent again.
