@@ -24,8 +24,10 @@ const MAX_ACK_DELAY_US: u64 = 25_000;
 const JITTER_ALLOWANCE: u64 = 2;
 /// The reordering allowance widens to at most this many quarters more than its base (see `reorder_window_us`).
 const MAX_REORDER_QUARTERS: u32 = 8;
-/// Presumed losses without a spurious one after which the reordering allowance narrows back to a quarter.
-const REORDER_DECAY: u32 = 64;
+/// Round trips with presumed losses and no spurious one after which the reordering allowance narrows back to
+/// its base (RFC 8985 keeps a widened window for 16 recoveries). Counted in round trips, not in losses: at a
+/// high rate 64 losses pass in a fraction of a second, and the allowance narrowed before the next reordering.
+const REORDER_DECAY: u32 = 16;
 /// The smallest round trip is the minimum over this long (two windows), so it follows route changes.
 const MIN_RTT_WINDOW_US: u64 = 10_000_000;
 
@@ -43,11 +45,13 @@ pub struct RttEstimator {
     max_rto_us: u64,
     backoff: u32,
     /// How many quarters of its base the reordering allowance has beyond three (1: the base itself): raised each
-    /// time a datagram presumed lost turns out to have arrived, back to 1 after [`REORDER_DECAY`] losses without
-    /// such a surprise.
+    /// time a datagram presumed lost turns out to have arrived, back to 1 after [`REORDER_DECAY`] round trips
+    /// with losses and without such a surprise.
     reorder_quarters: u32,
-    /// Losses presumed since the allowance was last raised.
+    /// Round trips with presumed losses since the allowance was last raised.
     losses_since_spurious: u32,
+    /// Losses presumed before this time count as the same round trip's.
+    loss_round_until: u64,
     /// Whether the smoothed value is an overestimate that the first real sample replaces.
     provisional: bool,
 }
@@ -67,6 +71,7 @@ impl RttEstimator {
             backoff: 0,
             reorder_quarters: 1,
             losses_since_spurious: 0,
+            loss_round_until: 0,
             provisional: false,
         }
     }
@@ -111,9 +116,14 @@ impl RttEstimator {
         self.losses_since_spurious = 0;
     }
 
-    /// Counts a presumed loss: after [`REORDER_DECAY`] of them without a spurious one, the allowance narrows back.
-    pub fn note_losses(&mut self, count: u32) {
-        self.losses_since_spurious += count;
+    /// Counts `count` losses presumed at `now`: after [`REORDER_DECAY`] round trips with some and without a
+    /// spurious one, the allowance narrows back.
+    pub fn note_losses(&mut self, now: u64, count: u32) {
+        if count == 0 || now < self.loss_round_until {
+            return;
+        }
+        self.loss_round_until = now + self.smoothed_us.unwrap_or(self.initial_rto_us);
+        self.losses_since_spurious += 1;
         if self.losses_since_spurious >= REORDER_DECAY {
             self.reorder_quarters = 1;
             self.losses_since_spurious = 0;
@@ -339,7 +349,8 @@ impl Sender {
         }
         if exact {
             self.rtt.sample(now, rtt_us);
-            self.cc.on_rtt_sample(now, rtt_us, rtt_us);
+            self.cc
+                .on_rtt_sample(now, now.saturating_sub(rtt_us), rtt_us, rtt_us);
         } else {
             self.rtt.upper_bound(now, rtt_us);
         }
@@ -468,7 +479,7 @@ impl Sender {
             if transmissions == 1 && seq == acks.recent {
                 let raw = now.saturating_sub(last_sent);
                 let delay = acks.delay_us as Micros;
-                rtt_sample = Some(if raw > delay { raw - delay } else { raw });
+                rtt_sample = Some((last_sent, if raw > delay { raw - delay } else { raw }));
             }
             if newest.is_none_or(|(s, _)| s.is_before(seq)) {
                 newest = Some((seq, last_sent));
@@ -497,11 +508,10 @@ impl Sender {
                 ack(self, seq);
             }
         }
-        if let Some(sample) = rtt_sample {
+        if let Some((sent_at, sample)) = rtt_sample {
             self.rtt.sample(now, sample);
-            // The controller's base is the smallest smoothed round trip (see `congestion`).
             let srtt = self.rtt.smoothed_us().unwrap_or(sample);
-            self.cc.on_rtt_sample(now, srtt, srtt);
+            self.cc.on_rtt_sample(now, sent_at, sample, srtt);
         }
         self.newest_acked = newest;
         // A message is acknowledged once its last fragment and everything before it are.
@@ -521,8 +531,8 @@ impl Sender {
         let Some((newest_seq, newest_sent)) = self.newest_acked else {
             return 0;
         };
-        let wait =
-            self.rtt.smoothed_us().unwrap_or(self.rtt.rto_us()) + self.rtt.reorder_window_us();
+        let rtt = self.rtt.smoothed_us().unwrap_or(self.rtt.rto_us());
+        let wait = rtt.max(self.cc.base_rtt_us().unwrap_or(0)) + self.rtt.reorder_window_us();
         let mut lost = 0;
         let mut lost_from = None;
         let mut recheck: Option<Micros> = None;
@@ -548,7 +558,7 @@ impl Sender {
             self.note_timer(due);
         }
         self.lost_waiting += lost as usize;
-        self.rtt.note_losses(lost);
+        self.rtt.note_losses(now, lost);
         if let Some(seq) = lost_from {
             self.congestion_event(now, seq, false);
         }
@@ -558,7 +568,8 @@ impl Sender {
     /// Round-trip delay that is not queueing: polling (packets move only when the peers, and the peers they
     /// wrap, are polled, once each way: twice the poll interval), the 1 ms clock granularity, and random jitter
     /// ([`JITTER_ALLOWANCE`] `rttvar`, at most an eighth of the round trip; a queue we build raises the round
-    /// trip steadily, jitter shows up as variation).
+    /// trip steadily, jitter shows up as variation). The congestion controller uses it until its first drain
+    /// has measured the path (see `congestion`).
     fn noise_us(&self) -> u64 {
         let jitter = JITTER_ALLOWANCE * self.rtt.variance_us();
         let cap = self.rtt.smoothed_us().map_or(jitter, |srtt| srtt / 8);
