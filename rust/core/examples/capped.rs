@@ -1,21 +1,56 @@
 //! Prints the capped-link rows (issue 14) from `peerkit_core::sim`: `cargo run --release -p peerkit-core
-//! --example capped`.
+//! --example capped [NAME] [--max-window N,N,...]`. Each row twice: over seconds 2-20 (the benchmark's figure)
+//! and over seconds 20-60, after several drains (the long run), both with seed 1. NAME keeps the rows whose
+//! name contains it. With `--max-window`, the rows are run again with the window capped at each N datagrams
+//! (what a window of about that size gives, whatever the controller would choose).
 
-use peerkit_core::sim::{capped_link, capped_rows, saturate, share};
+use peerkit_core::sim::{capped_link, capped_rows, saturate, saturate_with, share};
 
 fn main() {
-    println!("| row | goodput / capacity | standing queue | retransmitted |");
-    let only = std::env::args().nth(1);
+    let mut only = None;
+    let mut windows: Vec<usize> = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--max-window" {
+            let list = args.next().unwrap_or_default();
+            windows = list
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+            if windows.is_empty() {
+                eprintln!("capped: --max-window takes a list of window sizes, such as 30,32,34");
+                std::process::exit(2);
+            }
+        } else {
+            only = Some(arg);
+        }
+    }
+    println!("| row | goodput / capacity | standing queue | retransmitted | seconds 20-60: goodput | queue |");
     for (name, link) in capped_rows() {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
+        for &w in &windows {
+            let s = saturate_with(&link, w, 20, 2, 1);
+            let long = saturate_with(&link, w, 60, 20, 1);
+            println!(
+                "| {name}, window at most {w} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
+                s.goodput_percent,
+                s.standing_queue_ms,
+                100.0 * s.retransmission_ratio,
+                long.goodput_percent,
+                long.standing_queue_ms
+            );
+        }
         let s = saturate(&link, 20, 2, 1);
+        let long = saturate(&link, 60, 20, 1);
         println!(
-            "| {name} | {:.1}% | {:.1} ms | {:.1}% |",
+            "| {name} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
             s.goodput_percent,
             s.standing_queue_ms,
-            100.0 * s.retransmission_ratio
+            100.0 * s.retransmission_ratio,
+            long.goodput_percent,
+            long.standing_queue_ms
         );
     }
 

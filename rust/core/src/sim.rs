@@ -116,8 +116,28 @@ pub struct Saturation {
 /// Runs one connection flat out over `link` (both directions) for `seconds` simulated seconds, the first
 /// `warm_up_seconds` not counted. `seed` seeds the two link models.
 pub fn saturate(link: &LinkConfig, seconds: u64, warm_up_seconds: u64, seed: u64) -> Saturation {
+    saturate_with(
+        link,
+        ReliableConfig::default().max_congestion_window,
+        seconds,
+        warm_up_seconds,
+        seed,
+    )
+}
+
+/// [`saturate`] with the congestion window capped at `max_window` datagrams
+/// (`ReliableConfig::max_congestion_window`):
+/// what a window of about that size gives on `link`, whatever the controller would choose.
+pub fn saturate_with(
+    link: &LinkConfig,
+    max_window: usize,
+    seconds: u64,
+    warm_up_seconds: u64,
+    seed: u64,
+) -> Saturation {
     let config = ReliableConfig {
         max_message_size: MESSAGE_LEN,
+        max_congestion_window: max_window,
         ..ReliableConfig::default()
     };
     let (mut x, mut y) = (

@@ -8,7 +8,7 @@ use peerkit_core::reliable::packet::{self, Acks, Kind};
 use peerkit_core::reliable::send::{RttEstimator, Sender};
 use peerkit_core::reliable::seq::Seq;
 use peerkit_core::reliable::{Connection, ReliableConfig, Status};
-use peerkit_core::sim::{capped_link as capped, saturate, share};
+use peerkit_core::sim::{capped_link as capped, saturate, saturate_with, share};
 
 /// Found while filling a fast lossy link (issue 14): two retransmission timeouts a millisecond apart were taken
 /// as "the path went quiet" (nothing acknowledged between them), which drops the window to its minimum and
@@ -19,6 +19,7 @@ fn timeouts_a_millisecond_apart_are_losses_not_silence() {
     let mut sender = Sender::new(
         Seq(0),
         1200,
+        1024,
         1024,
         RttEstimator::new(200_000, 30_000, 2_000_000),
     );
@@ -199,4 +200,20 @@ fn unreliable_traffic_beside_a_full_stream_waits_little() {
         s.unreliable_extra_ms.1 <= 20.0 && s.goodput_percent >= 90.0,
         "{s:?}: the 60 Hz datagrams waited more than 20 ms behind the stream"
     );
+}
+
+/// `ReliableConfig::max_congestion_window` (what the capped-link example's `--max-window` sets) holds the
+/// window at the cap: 5 datagrams per round trip of about 21 ms on a 1 MB/s link is about a quarter of it,
+/// with nothing queued, where the controller alone fills the link.
+#[test]
+fn a_capped_congestion_window_holds_the_rate_to_the_cap() {
+    let link = capped(1_000_000, 0.0, 10.0);
+    let free = saturate(&link, 10, 2, 3);
+    let held = saturate_with(&link, 5, 10, 2, 3);
+    assert!(free.goodput_percent >= 90.0, "{free:?}");
+    assert!(
+        (15.0..35.0).contains(&held.goodput_percent),
+        "5 datagrams per round trip should give about a quarter of the link: {held:?}"
+    );
+    assert!(held.standing_queue_ms < 5.0, "{held:?}");
 }

@@ -108,7 +108,13 @@ impl Connection {
             receive_window: receiver.window_bytes().min(u32::MAX as u64) as u32,
         };
         Self {
-            sender: Sender::new(initial_seq, config.mtu, config.max_window, rtt),
+            sender: Sender::new(
+                initial_seq,
+                config.mtu,
+                config.max_window,
+                config.max_congestion_window.min(config.max_window),
+                rtt,
+            ),
             receiver,
             config,
             phase: Phase::Handshake,

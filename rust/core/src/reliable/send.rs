@@ -264,8 +264,15 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A sender numbering datagrams from `first`, with at most `max_window` datagrams outstanding.
-    pub fn new(first: Seq, mtu: usize, max_window: usize, rtt: RttEstimator) -> Self {
+    /// A sender numbering datagrams from `first`, with at most `max_window` datagrams outstanding and a
+    /// congestion window of at most `max_congestion_window`.
+    pub fn new(
+        first: Seq,
+        mtu: usize,
+        max_window: usize,
+        max_congestion_window: usize,
+        rtt: RttEstimator,
+    ) -> Self {
         Self {
             queue: VecDeque::new(),
             current: None,
@@ -279,7 +286,7 @@ impl Sender {
             bytes_in_flight: 0,
             newest_acked: None,
             earliest_timer_due: None,
-            cc: Controller::new(max_window),
+            cc: Controller::new(max_congestion_window.min(max_window)),
             recovery_until: first,
             max_window,
             mtu,
