@@ -1,7 +1,7 @@
 //! Prints the capped-link rows (issue 14) from `peerkit_core::sim`: `cargo run --release -p peerkit-core
-//! --example capped [NAME] [--max-window N,N,...]`. Each row twice: over seconds 2-20 (the benchmark's figure)
-//! and over seconds 20-60, after several drains (the long run), both with seed 1. NAME keeps the rows whose
-//! name contains it. With `--max-window`, the rows are run again with the window capped at each N datagrams
+//! --example capped [NAME] [--max-window N,N,...] [--seed N]`. Each row twice: over seconds 2-20 (the
+//! benchmark's figure) and over seconds 20-60, after several drains (the long run), both with seed 1 (or N: the
+//! link models' losses and jitter come from it). NAME keeps the rows whose name contains it. With `--max-window`, the rows are run again with the window capped at each N datagrams
 //! (what a window of about that size gives, whatever the controller would choose).
 
 use peerkit_core::sim::{capped_link, capped_rows, saturate, saturate_with, share};
@@ -9,6 +9,7 @@ use peerkit_core::sim::{capped_link, capped_rows, saturate, saturate_with, share
 fn main() {
     let mut only = None;
     let mut windows: Vec<usize> = Vec::new();
+    let mut seed = 1;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--max-window" {
@@ -21,6 +22,14 @@ fn main() {
                 eprintln!("capped: --max-window takes a list of window sizes, such as 30,32,34");
                 std::process::exit(2);
             }
+        } else if arg == "--seed" {
+            seed = match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => n,
+                None => {
+                    eprintln!("capped: --seed takes a number");
+                    std::process::exit(2);
+                }
+            };
         } else {
             only = Some(arg);
         }
@@ -31,8 +40,8 @@ fn main() {
             continue;
         }
         for &w in &windows {
-            let s = saturate_with(&link, w, 20, 2, 1);
-            let long = saturate_with(&link, w, 60, 20, 1);
+            let s = saturate_with(&link, w, 20, 2, seed);
+            let long = saturate_with(&link, w, 60, 20, seed);
             println!(
                 "| {name}, window at most {w} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
                 s.goodput_percent,
@@ -42,8 +51,8 @@ fn main() {
                 long.standing_queue_ms
             );
         }
-        let s = saturate(&link, 20, 2, 1);
-        let long = saturate(&link, 60, 20, 1);
+        let s = saturate(&link, 20, 2, seed);
+        let long = saturate(&link, 60, 20, seed);
         println!(
             "| {name} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
             s.goodput_percent,
@@ -62,7 +71,7 @@ fn main() {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        let s = share(&shared, 2, stagger, 0, 20, 2, 1);
+        let s = share(&shared, 2, stagger, 0, 20, 2, seed);
         println!(
             "| 1 MB/s, 30 ms, {name} | {:.1}% | shares {:.0}% / {:.0}% |",
             s.goodput_percent,
@@ -71,7 +80,7 @@ fn main() {
         );
     }
     if only.as_deref().is_none_or(|o| "unreliable".contains(o)) {
-        let s = share(&shared, 1, 0, 60, 20, 2, 1);
+        let s = share(&shared, 1, 0, 60, 20, 2, seed);
         println!(
             "| 1 MB/s, 30 ms, 60 Hz unreliable beside a full stream | {:.1}% | unreliable delay over the link's: p50 {:.1} ms, p99 {:.1} ms |",
             s.goodput_percent, s.unreliable_extra_ms.0, s.unreliable_extra_ms.1
