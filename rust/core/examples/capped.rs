@@ -1,8 +1,9 @@
 //! Prints the capped-link rows (issue 14) from `peerkit_core::sim`: `cargo run --release -p peerkit-core
 //! --example capped [NAME] [--max-window N,N,...] [--seed N]`. Each row twice: over seconds 2-20 (the
 //! benchmark's figure) and over seconds 20-60, after several drains (the long run), both with seed 1 (or N: the
-//! link models' losses and jitter come from it). NAME keeps the rows whose name contains it. With `--max-window`, the rows are run again with the window capped at each N datagrams
-//! (what a window of about that size gives, whatever the controller would choose).
+//! link models' losses and jitter come from it). NAME keeps the rows whose name contains it. With
+//! `--max-window`, the rows are run again with the window capped at each N datagrams (what a window of about
+//! that size gives, whatever the controller would choose).
 
 use peerkit_core::sim::{capped_link, capped_rows, saturate, saturate_with, share};
 

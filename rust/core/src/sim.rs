@@ -125,19 +125,19 @@ pub fn saturate(link: &LinkConfig, seconds: u64, warm_up_seconds: u64, seed: u64
     )
 }
 
-/// [`saturate`] with the congestion window capped at `max_window` datagrams
-/// (`ReliableConfig::max_congestion_window`):
-/// what a window of about that size gives on `link`, whatever the controller would choose.
+/// [`saturate`] with the congestion window capped at `max_congestion_window` datagrams
+/// (`ReliableConfig::max_congestion_window`): what a window of about that size gives on `link`, whatever the
+/// controller would choose.
 pub fn saturate_with(
     link: &LinkConfig,
-    max_window: usize,
+    max_congestion_window: usize,
     seconds: u64,
     warm_up_seconds: u64,
     seed: u64,
 ) -> Saturation {
     let config = ReliableConfig {
         max_message_size: MESSAGE_LEN,
-        max_congestion_window: max_window,
+        max_congestion_window,
         ..ReliableConfig::default()
     };
     let (mut x, mut y) = (
