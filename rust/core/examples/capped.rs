@@ -5,7 +5,8 @@
 //! `--max-window`, the rows are run again with the window capped at each N datagrams (what a window of about
 //! that size gives, whatever the controller would choose).
 
-use peerkit_core::sim::{capped_link, capped_rows, saturate, saturate_with, share};
+use peerkit_core::reliable::ReliableConfig;
+use peerkit_core::sim::{capped_link, capped_rows, saturate_with, share};
 
 fn main() {
     let mut only = None;
@@ -40,11 +41,16 @@ fn main() {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
-        for &w in &windows {
-            let s = saturate_with(&link, w, 20, 2, seed);
-            let long = saturate_with(&link, w, 60, 20, seed);
+        let uncapped = ReliableConfig::default().max_congestion_window;
+        for (label, cap) in windows
+            .iter()
+            .map(|&w| (format!("{name}, window at most {w}"), w))
+            .chain([(name.to_string(), uncapped)])
+        {
+            let s = saturate_with(&link, cap, 20, 2, seed);
+            let long = saturate_with(&link, cap, 60, 20, seed);
             println!(
-                "| {name}, window at most {w} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
+                "| {label} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
                 s.goodput_percent,
                 s.standing_queue_ms,
                 100.0 * s.retransmission_ratio,
@@ -52,16 +58,6 @@ fn main() {
                 long.standing_queue_ms
             );
         }
-        let s = saturate(&link, 20, 2, seed);
-        let long = saturate(&link, 60, 20, seed);
-        println!(
-            "| {name} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
-            s.goodput_percent,
-            s.standing_queue_ms,
-            100.0 * s.retransmission_ratio,
-            long.goodput_percent,
-            long.standing_queue_ms
-        );
     }
 
     let shared = capped_link(1_000_000, 0.0, 30.0);

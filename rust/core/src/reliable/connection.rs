@@ -112,7 +112,7 @@ impl Connection {
                 initial_seq,
                 config.mtu,
                 config.max_window,
-                config.max_congestion_window.min(config.max_window),
+                config.max_congestion_window,
                 rtt,
             ),
             receiver,
