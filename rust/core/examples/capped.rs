@@ -3,14 +3,17 @@
 //! benchmark's figure) and over seconds 20-60, after several drains (the long run), both with seed 1 (or N: the
 //! link models' losses and jitter come from it). NAME keeps the rows whose name contains it. With
 //! `--max-window`, the rows are run again with the window capped at each N datagrams (what a window of about
-//! that size gives, whatever the controller would choose).
+//! that size gives, whatever the controller would choose). With `--even-rate P,P,...`, each row is followed by
+//! what an ideal sender sending evenly at each P% of the bandwidth would get (`sim::even_rate_bound`: the
+//! most any sender can reach that does not know in advance which datagrams the link loses).
 
 use peerkit_core::reliable::ReliableConfig;
-use peerkit_core::sim::{capped_link, capped_rows, saturate_with, share};
+use peerkit_core::sim::{capped_link, capped_rows, even_rate_bound, saturate_with, share};
 
 fn main() {
     let mut only = None;
     let mut windows: Vec<usize> = Vec::new();
+    let mut rates: Vec<f64> = Vec::new();
     let mut seed = 1;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -22,6 +25,16 @@ fn main() {
                 .collect();
             if windows.is_empty() {
                 eprintln!("capped: --max-window takes a list of window sizes, such as 30,32,34");
+                std::process::exit(2);
+            }
+        } else if arg == "--even-rate" {
+            let list = args.next().unwrap_or_default();
+            rates = list
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+            if rates.is_empty() {
+                eprintln!("capped: --even-rate takes a list of sending rates in % of the bandwidth, such as 100,105");
                 std::process::exit(2);
             }
         } else if arg == "--seed" {
@@ -51,6 +64,18 @@ fn main() {
             let long = saturate_with(&link, cap, 60, 20, seed);
             println!(
                 "| {label} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
+                s.goodput_percent,
+                s.standing_queue_ms,
+                100.0 * s.retransmission_ratio,
+                long.goodput_percent,
+                long.standing_queue_ms
+            );
+        }
+        for &rate in &rates {
+            let s = even_rate_bound(&link, rate, 20, 2, seed);
+            let long = even_rate_bound(&link, rate, 60, 20, seed);
+            println!(
+                "| {name}, ideal sender evenly at {rate}% | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
                 s.goodput_percent,
                 s.standing_queue_ms,
                 100.0 * s.retransmission_ratio,

@@ -1,5 +1,5 @@
 //! Experiments on the reliable protocol over the link model, on simulated time: the setup the capped-link
-//! benchmark rows report (`cargo bench`, `rust/core/examples/capped.rs`) and `tests/capped_link.rs` holds.
+//! benchmark rows report (`cargo bench`, `rust/core/examples/capped.rs`) and `tests/congestion.rs` holds.
 //!
 //! Two [`Connection`]s, each direction through its own [`LinkModel`] with the same settings, both sides driven
 //! every millisecond; the sender keeps its buffer full of 1 KiB messages. Goodput counts message bytes delivered
@@ -297,5 +297,61 @@ pub fn share(
             / counted
             / link.bandwidth_bytes_per_second.max(1) as f64,
         unreliable_extra_ms: (percentile(0.5), percentile(0.99)),
+    }
+}
+
+/// What an ideal sender would get on `link`: one that sends full DATA datagrams (one [`MESSAGE_LEN`] message
+/// each) perfectly evenly at `offered_percent` of the bandwidth (counting every datagram it sends, the ones the
+/// link loses before the bottleneck too), never waits for an acknowledgement and never sends anything twice
+/// needlessly, but cannot know in advance which datagrams the link will lose. Every datagram that arrives
+/// after the warm-up counts as goodput, as [`saturate`] counts messages. The standing queue is reckoned as
+/// [`saturate`]'s is, for this sender's round trip: each of those datagrams' time from sending to arrival less
+/// `latency_ms`, plus an acknowledgement's time on the wire back, averaged. The link is read every 100 µs
+/// (the protocol's runs read it every 1,000 µs), and the way back has no impairment of its own: the figures
+/// are what a sender that knew the link's exact rate could reach, not a run of the protocol. `seed` seeds the
+/// link model as it seeds [`saturate`]'s forward direction.
+pub fn even_rate_bound(
+    link: &LinkConfig,
+    offered_percent: f64,
+    seconds: u64,
+    warm_up_seconds: u64,
+    seed: u64,
+) -> Saturation {
+    use crate::reliable::packet::{CONTROL_LEN, DATA_PREFIX_LEN, FIRST_FRAGMENT_EXTRA};
+    const STEP_US: Micros = 100;
+    let datagram_len = CONTROL_LEN + DATA_PREFIX_LEN + FIRST_FRAGMENT_EXTRA + MESSAGE_LEN;
+    let bandwidth = link.bandwidth_bytes_per_second.max(1) as f64;
+    let interval_us = datagram_len as f64 * 1e6 / (bandwidth * offered_percent / 100.0);
+    let ack_wire_us = CONTROL_LEN as f64 * 1e6 / bandwidth;
+    let latency_us = link.latency_ms * 1000.0;
+    let mut forward: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 3);
+    let (end, warm_up): (Micros, Micros) = (seconds * 1_000_000, warm_up_seconds * 1_000_000);
+    let (mut delivered, mut sent, mut queue_sum_us) = (0u64, 0u64, 0f64);
+    let mut next_send = 0f64;
+    let mut now: Micros = 0;
+    while now < end {
+        while next_send <= now as f64 {
+            let mut datagram = vec![0u8; datagram_len];
+            datagram[..8].copy_from_slice(&now.to_le_bytes());
+            forward.send(now, Bytes::from(datagram));
+            sent += u64::from(now > warm_up);
+            next_send += interval_us;
+        }
+        now += STEP_US;
+        while let Some(d) = forward.poll(now) {
+            let sent_at = u64::from_le_bytes(d[..8].try_into().expect("a timestamp"));
+            if now > warm_up {
+                delivered += 1;
+                queue_sum_us += (now - sent_at) as f64 - latency_us + ack_wire_us;
+            }
+        }
+    }
+    let counted = (end - warm_up) as f64 / 1e6;
+    Saturation {
+        goodput_percent: 100.0 * (delivered * MESSAGE_LEN as u64) as f64 / counted / bandwidth,
+        standing_queue_ms: queue_sum_us / delivered.max(1) as f64 / 1000.0,
+        // Each datagram lost would be sent again: about the share of those sent after the warm-up that did not
+        // arrive (the ones still on the way at the end are few beside the counted span's).
+        retransmission_ratio: 1.0 - delivered as f64 / sent.max(1) as f64,
     }
 }
