@@ -352,6 +352,6 @@ pub fn even_rate_bound(
         standing_queue_ms: queue_sum_us / delivered.max(1) as f64 / 1000.0,
         // Each datagram lost would be sent again: about the share of those sent after the warm-up that did not
         // arrive (the ones still on the way at the end are few beside the counted span's).
-        retransmission_ratio: 1.0 - delivered as f64 / sent.max(1) as f64,
+        retransmission_ratio: (1.0 - delivered as f64 / sent.max(1) as f64).max(0.0),
     }
 }
