@@ -8,7 +8,9 @@
 //! most any sender can reach that does not know in advance which datagrams the link loses).
 
 use peerkit_core::reliable::ReliableConfig;
-use peerkit_core::sim::{capped_link, capped_rows, even_rate_bound, saturate_with, share};
+use peerkit_core::sim::{
+    capped_link, capped_rows, even_rate_bound, saturate_with, share, Saturation,
+};
 
 fn main() {
     let mut only = None;
@@ -18,25 +20,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--max-window" {
-            let list = args.next().unwrap_or_default();
-            windows = list
-                .split(',')
-                .filter_map(|n| n.trim().parse().ok())
-                .collect();
-            if windows.is_empty() {
-                eprintln!("capped: --max-window takes a list of window sizes, such as 30,32,34");
-                std::process::exit(2);
-            }
+            windows = list_of(
+                args.next(),
+                "--max-window",
+                "window sizes, such as 30,32,34",
+            );
         } else if arg == "--even-rate" {
-            let list = args.next().unwrap_or_default();
-            rates = list
-                .split(',')
-                .filter_map(|n| n.trim().parse().ok())
-                .collect();
-            if rates.is_empty() {
-                eprintln!("capped: --even-rate takes a list of sending rates in % of the bandwidth, such as 100,105");
-                std::process::exit(2);
-            }
+            rates = list_of(
+                args.next(),
+                "--even-rate",
+                "sending rates in % of the bandwidth, such as 100,105",
+            );
         } else if arg == "--seed" {
             seed = match args.next().and_then(|n| n.parse().ok()) {
                 Some(n) => n,
@@ -60,27 +54,17 @@ fn main() {
             .map(|&w| (format!("{name}, window at most {w}"), w))
             .chain([(name.to_string(), uncapped)])
         {
-            let s = saturate_with(&link, cap, 20, 2, seed);
-            let long = saturate_with(&link, cap, 60, 20, seed);
-            println!(
-                "| {label} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
-                s.goodput_percent,
-                s.standing_queue_ms,
-                100.0 * s.retransmission_ratio,
-                long.goodput_percent,
-                long.standing_queue_ms
+            row(
+                &label,
+                saturate_with(&link, cap, 20, 2, seed),
+                saturate_with(&link, cap, 60, 20, seed),
             );
         }
         for &rate in &rates {
-            let s = even_rate_bound(&link, rate, 20, 2, seed);
-            let long = even_rate_bound(&link, rate, 60, 20, seed);
-            println!(
-                "| {name}, ideal sender evenly at {rate}% | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
-                s.goodput_percent,
-                s.standing_queue_ms,
-                100.0 * s.retransmission_ratio,
-                long.goodput_percent,
-                long.standing_queue_ms
+            row(
+                &format!("{name}, ideal sender evenly at {rate}%"),
+                even_rate_bound(&link, rate, 20, 2, seed),
+                even_rate_bound(&link, rate, 60, 20, seed),
             );
         }
     }
@@ -108,4 +92,31 @@ fn main() {
             s.goodput_percent, s.unreliable_extra_ms.0, s.unreliable_extra_ms.1
         );
     }
+}
+
+/// The comma-separated numbers of an option's value; exits with a message naming the option and `what` it
+/// takes when there are none.
+fn list_of<T: std::str::FromStr>(value: Option<String>, option: &str, what: &str) -> Vec<T> {
+    let list: Vec<T> = value
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    if list.is_empty() {
+        eprintln!("capped: {option} takes a list of {what}");
+        std::process::exit(2);
+    }
+    list
+}
+
+/// Prints one row: seconds 2-20 (`s`) with its retransmissions, and seconds 20-60 (`long`).
+fn row(label: &str, s: Saturation, long: Saturation) {
+    println!(
+        "| {label} | {:.1}% | {:.1} ms | {:.1}% | {:.1}% | {:.1} ms |",
+        s.goodput_percent,
+        s.standing_queue_ms,
+        100.0 * s.retransmission_ratio,
+        long.goodput_percent,
+        long.standing_queue_ms
+    );
 }
