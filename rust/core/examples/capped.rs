@@ -4,8 +4,8 @@
 //! link models' losses and jitter come from it). NAME keeps the rows whose name contains it. With
 //! `--max-window`, the rows are run again with the window capped at each N datagrams (what a window of about
 //! that size gives, whatever the controller would choose). With `--even-rate P,P,...`, each row is followed by
-//! what an ideal sender sending evenly at each P% of the bandwidth would get (`sim::even_rate_bound`: the
-//! most any sender can reach that does not know in advance which datagrams the link loses).
+//! what an ideal sender sending evenly at each P% of the bandwidth would get (`sim::even_rate_bound`: one that
+//! knows the link's rate exactly but not which datagrams the link will lose).
 
 use peerkit_core::reliable::ReliableConfig;
 use peerkit_core::sim::{
