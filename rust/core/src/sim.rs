@@ -317,9 +317,9 @@ pub fn even_rate_bound(
     warm_up_seconds: u64,
     seed: u64,
 ) -> Saturation {
-    use crate::reliable::packet::{CONTROL_LEN, DATA_PREFIX_LEN, FIRST_FRAGMENT_EXTRA};
+    use crate::reliable::packet::{CONTROL_LEN, MAX_OVERHEAD};
     const STEP_US: Micros = 100;
-    let datagram_len = CONTROL_LEN + DATA_PREFIX_LEN + FIRST_FRAGMENT_EXTRA + MESSAGE_LEN;
+    let datagram_len = MAX_OVERHEAD + MESSAGE_LEN;
     let bandwidth = link.bandwidth_bytes_per_second.max(1) as f64;
     let interval_us = datagram_len as f64 * 1e6 / (bandwidth * offered_percent / 100.0);
     let ack_wire_us = CONTROL_LEN as f64 * 1e6 / bandwidth;

@@ -158,9 +158,10 @@ pub struct ReliableConfig {
     pub receive_buffer_bytes: usize,
     /// The most datagrams outstanding (sent, not yet acknowledged) at once, and buffered out of order.
     pub max_window: usize,
-    /// The congestion window never grows beyond this many datagrams (nor beyond `max_window`). The default is
-    /// no cap beyond `max_window`; a smaller one holds the window near a size of one's choosing, as the
-    /// capped-link example's `--max-window` does to show what a window of that size gives on a link.
+    /// The congestion window never grows beyond this many datagrams (nor beyond `max_window`). The default,
+    /// `usize::MAX`, is no cap beyond `max_window`, whatever that is set to; a smaller one holds the window
+    /// near a size of one's choosing, as the capped-link example's `--max-window` does to show what a window of
+    /// that size gives on a link.
     pub max_congestion_window: usize,
     /// Retransmission timeout before any round trip has been measured.
     pub initial_rto_us: Micros,
@@ -182,7 +183,7 @@ impl Default for ReliableConfig {
             send_buffer_bytes: 4 * 1024 * 1024,
             receive_buffer_bytes: 8 * 1024 * 1024,
             max_window: 16384,
-            max_congestion_window: 16384,
+            max_congestion_window: usize::MAX,
             initial_rto_us: 200_000,
             min_rto_us: 30_000,
             max_rto_us: 2_000_000,
