@@ -259,3 +259,43 @@ fn an_ideal_even_sender_is_at_the_edge_of_the_slow_long_lossy_row() {
         "on the 1 MB/s, 10% row the ideal sender should reach 92% with under 5 ms: {fast:?}"
     );
 }
+
+/// Found in review: `max_congestion_window` defaulted to 16,384, a copy of `max_window`'s default, so raising
+/// `max_window` alone still capped the congestion window at 16,384 although the setting promises no cap beyond
+/// `max_window`. Here the window grows in slow start over a clean 10 ms path with `max_window` at 20,000 and
+/// the default congestion cap; it must pass 16,384.
+#[test]
+fn the_default_congestion_cap_follows_a_raised_max_window() {
+    let mut sender = Sender::new(
+        Seq(0),
+        1200,
+        20_000,
+        ReliableConfig::default().max_congestion_window,
+        RttEstimator::new(200_000, 30_000, 2_000_000),
+    );
+    sender.grant_credit(u64::MAX / 2);
+    let (mut now, mut next) = (0, 0u32);
+    for _ in 0..12 {
+        while sender.pending_messages() < 40_000 {
+            sender.push(Bytes::from_static(b"x"));
+        }
+        while let Some(out) = sender.next_fragment(now) {
+            next = out.seq.0 + 1;
+        }
+        now += 10_000;
+        let acks = Acks {
+            next: Seq(next),
+            largest: Seq(next - 1),
+            bits: 0,
+            recent: Seq(next - 1),
+            delay_us: 0,
+            credit: u64::MAX / 2,
+        };
+        sender.on_acks(now, acks).unwrap();
+    }
+    assert!(
+        sender.congestion_window() > 16_384.0,
+        "the window stopped at {} with max_window 20,000",
+        sender.congestion_window()
+    );
+}
