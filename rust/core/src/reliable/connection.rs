@@ -506,9 +506,13 @@ impl Connection {
             Phase::Established => {
                 let mut due = (self.last_received + self.config.timeout_us)
                     .min(self.last_sent + self.config.keepalive_us());
-                for timer in [self.sender.timeout_due(), self.probe_due]
-                    .into_iter()
-                    .flatten()
+                for timer in [
+                    self.sender.timeout_due(),
+                    self.probe_due,
+                    self.sender.pacing_due(),
+                ]
+                .into_iter()
+                .flatten()
                 {
                     due = due.min(timer);
                 }

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::congestion::Controller;
+use super::congestion::{Controller, Pacer};
 use super::packet::{fragment_cost, Acks, CONTROL_LEN, DATA_PREFIX_LEN, FIRST_FRAGMENT_EXTRA};
 use super::seq::Seq;
 use crate::link::Micros;
@@ -261,6 +261,10 @@ pub struct Sender {
     flow_blocked: bool,
     /// Slots visited by acknowledgement processing so far: a measure of work, for tests and fuzzing.
     ack_work: u64,
+    /// Spreads sends at the congestion controller's pacing rate.
+    pacer: Pacer,
+    /// When the pacer lets the next datagram go, while it holds one back.
+    pacing_due: Option<Micros>,
 }
 
 impl Sender {
@@ -299,6 +303,8 @@ impl Sender {
             sent_cost: 0,
             flow_blocked: false,
             ack_work: 0,
+            pacer: Pacer::default(),
+            pacing_due: None,
         }
     }
 
@@ -646,11 +652,25 @@ impl Sender {
         self.earliest_timer_due
     }
 
-    /// The next fragment to send now, if the congestion window and the window limit allow one.
+    /// The next fragment to send now, if the congestion window, the pacer and the window limit allow one.
     pub fn next_fragment(&mut self, now: Micros) -> Option<Outgoing> {
+        self.pacing_due = None;
         let flight = self.unacked - self.lost_waiting;
         if flight as f64 >= self.cc.window().floor() {
             return None;
+        }
+        // Only a datagram that would go now takes a token (nothing to send is not a pause to make up for).
+        let would_send = self.lost_waiting > 0
+            || (self.in_flight.len() < self.max_window
+                && self
+                    .next_fragment_cost()
+                    .is_some_and(|cost| self.sent_cost + cost <= self.peer_credit));
+        if would_send {
+            let rate = self.cc.pacing_rate(self.rtt.smoothed_us());
+            if let Err(due) = self.pacer.take(now, rate, self.poll_interval_us) {
+                self.pacing_due = Some(due);
+                return None;
+            }
         }
         let rto = self.rtt.rto_us();
         if self.lost_waiting > 0 {
@@ -701,6 +721,11 @@ impl Sender {
             payload,
             retransmission: false,
         })
+    }
+
+    /// When the pacer lets the next datagram go, while it holds one back: `poll_transmit` is due then.
+    pub fn pacing_due(&self) -> Option<Micros> {
+        self.pacing_due
     }
 
     fn note_timer(&mut self, due: Micros) {
