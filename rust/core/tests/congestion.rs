@@ -187,8 +187,8 @@ fn jitter_without_reordering_is_not_read_as_a_queue() {
 /// The jitter row of README, held at the targets themselves (goodput at least 90%, a standing queue of at
 /// most 20 ms) over both of README's spans, with four seeds of the link model. It missed on all four before the
 /// sends were paced and the base measured to 1 ms: 22.0-25.9 ms over the first 20 s with seeds 2-4, 89.7% with
-/// seed 1, and 21.6 ms over seconds 20-60 with seed 1; a fixed base of 8 samples, or a first drain at 10 s, fails
-/// it again.
+/// seed 1, and 21.6 ms over seconds 20-60 with seed 1; without the pacing, with drains of 8 samples, or with
+/// the first drain at 10 s, it fails again.
 #[test]
 fn jitter_without_reordering_meets_both_targets_on_every_seed() {
     let link = LinkConfig {
