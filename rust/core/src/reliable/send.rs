@@ -659,22 +659,12 @@ impl Sender {
         if flight as f64 >= self.cc.window().floor() {
             return None;
         }
-        // Only a datagram that would go now takes a token (nothing to send is not a pause to make up for).
-        let would_send = self.lost_waiting > 0
-            || (self.in_flight.len() < self.max_window
-                && self
-                    .next_fragment_cost()
-                    .is_some_and(|cost| self.sent_cost + cost <= self.peer_credit));
-        if would_send {
-            let rate = self.cc.pacing_rate(self.rtt.smoothed_us());
-            if let Err(due) = self.pacer.take(now, rate, self.poll_interval_us) {
-                self.pacing_due = Some(due);
-                return None;
-            }
-        }
         let rto = self.rtt.rto_us();
         if self.lost_waiting > 0 {
             if let Some(i) = self.in_flight.iter().position(|s| s.lost && !s.acked) {
+                if !self.paced(now) {
+                    return None;
+                }
                 let slot = &mut self.in_flight[i];
                 slot.lost = false;
                 slot.transmissions += 1;
@@ -699,6 +689,9 @@ impl Sender {
             self.flow_blocked = true;
             return None;
         }
+        if !self.paced(now) {
+            return None;
+        }
         let (message_len, payload, is_last) = self.cut_fragment()?;
         self.sent_cost += cost;
         let seq = self.next_seq;
@@ -721,6 +714,19 @@ impl Sender {
             payload,
             retransmission: false,
         })
+    }
+
+    /// Whether the pacer lets a datagram that is ready go at `now` (taking its token); if not, notes when it
+    /// will. Only a datagram ready to go asks, so having nothing to send is not a pause to make up for.
+    fn paced(&mut self, now: Micros) -> bool {
+        let rate = self.cc.pacing_rate(self.rtt.smoothed_us());
+        match self.pacer.take(now, rate, self.poll_interval_us) {
+            Ok(()) => true,
+            Err(due) => {
+                self.pacing_due = Some(due);
+                false
+            }
+        }
     }
 
     /// When the pacer lets the next datagram go, while it holds one back: `poll_transmit` is due then.
