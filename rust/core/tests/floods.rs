@@ -102,7 +102,8 @@ fn a_connection_with_a_cut_link_refuses_a_million_messages_then_fails() {
         conn.error(),
         Some(&ReliableError::HandshakeTimedOut {
             ms: 1000,
-            foreign: 0
+            foreign: 0,
+            not_ready: None
         })
     );
     assert_eq!(

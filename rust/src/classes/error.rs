@@ -6,7 +6,7 @@ use godot::global::Error;
 use peerkit_core::link::LinkConfigError;
 use peerkit_core::multiplayer::MultiplayerError;
 use peerkit_core::pair::PairError;
-use peerkit_core::reliable::ReliableError;
+use peerkit_core::reliable::{ReliableError, TransportRefusal};
 
 /// A core error that maps to a Godot `Error` code.
 pub(crate) trait GodotErrorCode {
@@ -50,6 +50,7 @@ impl GodotErrorCode for ReliableError {
             | ReliableError::ProtocolViolation(_)
             | ReliableError::PeerClosed
             | ReliableError::Transport(_) => Error::ERR_CONNECTION_ERROR,
+            ReliableError::Refused(_) => Error::ERR_CANT_CONNECT,
         }
     }
 }
@@ -83,6 +84,32 @@ pub(crate) fn refusal_hint(err: Error) -> &'static str {
             "it is closed, or nobody is listening at the other end (for UDP: no socket on that port)"
         }
         _ => "see that peer's documentation for this error",
+    }
+}
+
+/// What the core's refusal rule is told when an inner peer refuses a datagram of `len` bytes with `err`: a full
+/// queue is congestion; a peer not ready to send yet (no destination) is retried until it is, with the fix named;
+/// anything else fails the connection with the reason.
+pub(crate) fn transport_refusal(err: Error, len: usize) -> TransportRefusal {
+    match err {
+        Error::ERR_BUSY | Error::ERR_OUT_OF_MEMORY => TransportRefusal::Full,
+        Error::ERR_UNCONFIGURED => TransportRefusal::NotReady {
+            hint: format!(
+                "the inner peer refused a datagram with {err:?}: {}. The connection keeps trying and goes on by itself once the inner peer can send; setting inner again is not needed",
+                refusal_hint(err)
+            ),
+        },
+        other => TransportRefusal::Fatal {
+            reason: format!(
+                "the inner peer refused a datagram of {len} bytes with {other:?}: {}{}",
+                refusal_hint(other),
+                if other == Error::ERR_INVALID_PARAMETER {
+                    " (is mtu larger than it accepts?)"
+                } else {
+                    ""
+                }
+            ),
+        },
     }
 }
 

@@ -14,6 +14,7 @@ mod multiplayer_link_conditioner;
 #[cfg(feature = "test-hooks")]
 mod panic_probe;
 mod reliable_packet_peer;
+mod reliable_server;
 mod transfer_mode;
 mod udp_link_proxy;
 mod udp_packet_peer;

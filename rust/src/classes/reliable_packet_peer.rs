@@ -9,195 +9,299 @@ use godot::classes::{IPacketPeerExtension, PacketPeer, PacketPeerExtension};
 use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
-use peerkit_core::reliable::{Connection, Event, ReliableConfig, ReliableError, Status};
-use peerkit_core::rng::Rng;
+use peerkit_core::link::Micros;
+use peerkit_core::reliable::{
+    Connection, ConnectionHandle, Event, ReliableConfig, ReliableError, Session, Status,
+};
 
 use super::clock::{os_seed, Clock};
-use super::error::GodotErrorCode;
+use super::error::{transport_refusal, GodotErrorCode};
 use super::ffi;
 use super::live_links::Tracked;
+use super::reliable_server::SharedServer;
 use super::wrapping::{wraps, InnerPeer};
 
-/// A connection and the peer its datagrams travel through.
-struct Link {
-    inner: InnerPeer,
-    connection: Connection,
+/// Where a ReliablePacketPeer's connection lives and its datagrams travel.
+enum Backend {
+    /// Over inner peers (set with `inner`): the session's current connection and the goodbyes of earlier ones,
+    /// each transport (inner peer) numbered as the session's address for it.
+    Inner {
+        session: Box<Session>,
+        transports: Vec<(u64, InnerPeer)>,
+        next_transport: u64,
+        clock: Clock,
+    },
+    /// A connection a ReliableServer accepted: its datagrams go through the server's socket, on its clock.
+    Server {
+        server: SharedServer,
+        handle: ConnectionHandle,
+    },
 }
-
-impl Link {
-    /// Reads every datagram the inner peer holds into `connection` (or into `draining`, the closed connection
-    /// still saying goodbye over the same peer, when addressed to it), runs the timers, and sends what the
-    /// connection has to send. Returns how many datagrams the inner peer refused.
-    fn poll(
-        &mut self,
-        now: u64,
-        datagram: &mut Vec<u8>,
-        mut draining: Option<&mut Connection>,
-    ) -> u64 {
-        let waiting = self.inner.available();
-        for _ in 0..waiting {
-            let Some(bytes) = self.inner.take() else {
-                break;
-            };
-            match draining.as_deref_mut() {
-                Some(old) if old.is_addressed_to(&bytes) => old.handle_datagram_bytes(now, &bytes),
-                _ => self.connection.handle_datagram_bytes(now, &bytes),
-            }
-        }
-        self.connection.handle_timeout(now);
-        let mut refused = 0;
-        while self.connection.poll_transmit(now, datagram) {
-            match self.inner.put(datagram) {
-                Error::OK => {}
-                // A full inner queue is congestion: the datagram counts as lost and is sent again later.
-                Error::ERR_BUSY | Error::ERR_OUT_OF_MEMORY => refused += 1,
-                other => {
-                    refused += 1;
-                    self.connection.fail_transport(format!(
-                        "the inner peer refused a datagram of {} bytes with {other:?}{}",
-                        datagram.len(),
-                        if other == Error::ERR_INVALID_PARAMETER {
-                            " (is mtu larger than it accepts?)"
-                        } else {
-                            ""
-                        }
-                    ));
-                }
-            }
-        }
-        refused
-    }
-}
-
-/// How long a script may put without polling before it is warned (once).
-const UNPOLLED_WARNING_US: u64 = 1_000_000;
 
 /// Everything `poll` touches, behind a `RefCell` because Godot calls `get_available_packet_count` through `&self`.
 struct Channel {
-    /// The current connection, when there is an inner peer.
-    link: Option<Link>,
-    /// The settings the next connection starts with (kept while there is no inner peer).
-    config: ReliableConfig,
-    /// Earlier connections, closed, still repeating CLOSE over their inner peer until answered.
-    draining: Vec<Link>,
-    clock: Clock,
+    backend: Backend,
     /// With the manual clock, connection ids come from this seed (and how many connections came before).
     seed: u64,
-    connections_started: u64,
     /// Reused for every datagram written.
     datagram: Vec<u8>,
-    inner_refused: u64,
-    /// Messages discarded by connections that were replaced (closed by a new `inner`, or by the clock switch).
-    discarded_before: u64,
-    /// The first put since the script last polled (poll, advance, get, or asking what is available), and whether
-    /// putting without polling has been warned about.
-    put_unpolled_since: Option<u64>,
-    warned_unpolled: bool,
 }
 
 impl Channel {
-    /// Polls the draining connections, then the current one; returns what happened to the current one.
-    fn poll(&mut self) -> Vec<Event> {
-        let now = self.clock.now_us();
-        let mut refused = 0;
-        let mut same_inner_draining = None;
-        for (i, old) in self.draining.iter_mut().enumerate() {
-            let shares = self
-                .link
-                .as_ref()
-                .is_some_and(|link| link.inner.is(&old.inner));
-            if shares {
-                // Its datagrams arrive through the current connection's inner peer: sorted out below.
-                same_inner_draining = Some(i);
-                old.connection.handle_timeout(now);
-                while old.connection.poll_transmit(now, &mut self.datagram) {
-                    if old.inner.put(&self.datagram) != Error::OK {
-                        refused += 1;
+    fn new() -> Self {
+        Self {
+            backend: Backend::Inner {
+                session: Box::new(Session::new(ReliableConfig::default(), os_seed())),
+                transports: Vec::new(),
+                next_transport: 0,
+                clock: Clock::real(),
+            },
+            seed: 0,
+            datagram: Vec::new(),
+        }
+    }
+
+    /// Runs `f` on the current connection, if any.
+    fn with_connection<R>(&self, f: impl FnOnce(Option<&Connection>) -> R) -> R {
+        match &self.backend {
+            Backend::Inner { session, .. } => f(session.connection()),
+            Backend::Server { server, handle } => f(server.borrow().connection(*handle)),
+        }
+    }
+
+    /// Runs `f` on the current connection, if any, to change it.
+    fn with_connection_mut<R>(&mut self, f: impl FnOnce(Option<&mut Connection>) -> R) -> R {
+        match &mut self.backend {
+            Backend::Inner { session, .. } => f(session.connection_mut()),
+            Backend::Server { server, handle } => f(server.borrow_mut().connection_mut(*handle)),
+        }
+    }
+
+    fn now_us(&self) -> Micros {
+        match &self.backend {
+            Backend::Inner { clock, .. } => clock.now_us(),
+            Backend::Server { server, .. } => server.borrow().now_us(),
+        }
+    }
+
+    fn is_manual(&self) -> bool {
+        matches!(&self.backend, Backend::Inner { clock, .. } if clock.is_manual())
+    }
+
+    /// Moves datagrams between the transport and the connection, runs the timers, and returns what happened to
+    /// the current connection, with what its transport said to do the first time it could not send.
+    fn poll(&mut self) -> (Vec<Event>, Option<String>) {
+        let mut events = Vec::new();
+        match &mut self.backend {
+            Backend::Inner {
+                session,
+                transports,
+                clock,
+                ..
+            } => {
+                let now = clock.now_us();
+                for (number, inner) in transports.iter_mut() {
+                    let waiting = inner.available();
+                    for _ in 0..waiting {
+                        let Some(bytes) = inner.take() else {
+                            break;
+                        };
+                        session.handle_datagram(now, *number, &bytes);
                     }
                 }
-            } else {
-                refused += old.poll(now, &mut self.datagram, None);
+                session.handle_timeout(now);
+                transmit(session, transports, now, &mut self.datagram);
+                while let Some(event) = session.poll_event() {
+                    events.push(event);
+                }
+                (events, session.poll_transport_hint())
             }
-        }
-        let mut events = Vec::new();
-        if let Some(link) = self.link.as_mut() {
-            let draining = same_inner_draining.map(|i| &mut self.draining[i].connection);
-            refused += link.poll(now, &mut self.datagram, draining);
-            while let Some(event) = link.connection.poll_event() {
-                events.push(event);
+            Backend::Server { server, handle } => {
+                let mut server = server.borrow_mut();
+                server.drive(Some(*handle));
+                while let Some(event) = server.poll_event(*handle) {
+                    events.push(event);
+                }
+                (events, None)
             }
-        }
-        self.draining.retain(|old| old.connection.is_draining());
-        self.inner_refused += refused;
-        events
-    }
-
-    /// The seed for the next connection: from the OS under the real clock, from `seed` under the manual clock.
-    fn next_seed(&mut self) -> u64 {
-        self.connections_started += 1;
-        if self.clock.is_manual() {
-            Rng::new(self.seed ^ self.connections_started.wrapping_mul(0x9E37_79B9_7F4A_7C15))
-                .next_u64()
-        } else {
-            os_seed()
         }
     }
 
-    /// Ends the current connection, if any: closed properly (its first CLOSE sent now, then repeated until
-    /// answered, over its own inner peer) and what it had not delivered counted. Returns how many messages were
-    /// discarded, and the inner peer it used.
-    fn end_connection(&mut self) -> (u64, Option<InnerPeer>) {
-        let Some(mut link) = self.link.take() else {
-            return (0, None);
+    /// The number of `inner` as a transport: the one it already has if the session still uses it.
+    fn transport_for(&mut self, inner: InnerPeer) -> Option<u64> {
+        let Backend::Inner {
+            transports,
+            next_transport,
+            ..
+        } = &mut self.backend
+        else {
+            return None;
         };
-        let now = self.clock.now_us();
-        let discarded = link.connection.close(now) as u64;
-        self.inner_refused += link.poll(now, &mut self.datagram, None);
-        // The script no longer sees this connection: its events go with it.
-        while link.connection.poll_event().is_some() {}
-        self.discarded_before += link.connection.stats().messages_discarded;
-        self.config = link.connection.config().clone();
-        let inner = link.inner.clone();
-        if link.connection.is_draining() {
-            self.draining.push(link);
+        if let Some((number, _)) = transports.iter().find(|(_, known)| known.is(&inner)) {
+            return Some(*number);
         }
-        (discarded, Some(inner))
+        *next_transport += 1;
+        transports.push((*next_transport, inner));
+        Some(*next_transport)
     }
 
-    /// Starts a connection over `inner` (or none) with the current settings, at the current time.
+    /// Ends the current connection (closed properly, what it had not delivered counted) and starts one over
+    /// `inner` (or none). A connection taken from a server is closed, and this peer goes over inner peers from
+    /// then on. Returns how many messages were discarded.
+    fn restart(&mut self, inner: Option<InnerPeer>) -> u64 {
+        let mut discarded = 0;
+        if let Backend::Server { server, handle } = &self.backend {
+            let mut server = server.borrow_mut();
+            let config = server
+                .connection(*handle)
+                .map(|c| c.config().clone())
+                .unwrap_or_default();
+            discarded = server.close_and_release(*handle);
+            drop(server);
+            self.backend = Backend::Inner {
+                session: Box::new(Session::new(config, os_seed())),
+                transports: Vec::new(),
+                next_transport: 0,
+                clock: Clock::real(),
+            };
+        }
+        discarded += self.end_current();
+        self.start(inner);
+        discarded
+    }
+
+    /// Over inner peers, with no current connection: starts one over `inner` (or none). Its HELLO goes out at
+    /// the next poll, so settings changed before then reach it.
     fn start(&mut self, inner: Option<InnerPeer>) {
-        self.link = inner.map(|inner| {
-            let seed = self.next_seed();
-            Link {
-                inner,
-                connection: Connection::new(self.config.clone(), self.clock.now_us(), seed),
+        let transport = inner.and_then(|inner| self.transport_for(inner));
+        if let Backend::Inner { session, clock, .. } = &mut self.backend {
+            session.restart(clock.now_us(), transport);
+        }
+    }
+
+    /// Over inner peers: ends the current connection, closed properly, its first CLOSE sent now over its
+    /// transport. Returns how many messages it discarded.
+    fn end_current(&mut self) -> u64 {
+        let Backend::Inner {
+            session,
+            clock,
+            transports,
+            ..
+        } = &mut self.backend
+        else {
+            return 0;
+        };
+        let now = clock.now_us();
+        let discarded = session.end(now);
+        transmit(session, transports, now, &mut self.datagram);
+        discarded
+    }
+
+    /// The settings: the connection's, or (over inner peers) those the next connection starts with.
+    fn config(&self) -> ReliableConfig {
+        match &self.backend {
+            Backend::Inner { session, .. } => session.config().clone(),
+            Backend::Server { .. } => self
+                .with_connection(|c| c.map(|c| c.config().clone()))
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Changes a setting for the next connection (over inner peers) and, through `apply`, the current one.
+    fn change_config(
+        &mut self,
+        set: impl FnOnce(&mut ReliableConfig),
+        apply: impl FnOnce(&mut Connection),
+    ) {
+        if let Backend::Inner { session, .. } = &mut self.backend {
+            set(session.config_mut());
+        }
+        self.with_connection_mut(|c| c.map(apply));
+    }
+
+    /// Messages discarded over this object's life.
+    fn messages_discarded(&self) -> u64 {
+        match &self.backend {
+            Backend::Inner { session, .. } => session.messages_discarded(),
+            Backend::Server { .. } => {
+                self.with_connection(|c| c.map_or(0, |c| c.stats().messages_discarded))
             }
-        });
+        }
+    }
+
+    /// Datagrams the transport refused over this object's life (for a server's connection: the server's).
+    fn transport_refused(&self) -> u64 {
+        match &self.backend {
+            Backend::Inner { session, .. } => session.transport_refused_count(),
+            Backend::Server { server, .. } => server.borrow().transport_refused(),
+        }
+    }
+
+    /// The inner peer the current connection uses.
+    fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
+        let Backend::Inner {
+            session,
+            transports,
+            ..
+        } = &self.backend
+        else {
+            return None;
+        };
+        let current = session.transport()?;
+        transports
+            .iter()
+            .find(|(number, _)| *number == current)
+            .map(|(_, inner)| inner.packet_peer())
     }
 
     /// The script polled: puts since then are no longer unpolled.
     fn polled_by_script(&mut self) {
-        self.put_unpolled_since = None;
+        if let Backend::Inner { session, .. } = &mut self.backend {
+            session.note_polled();
+        }
     }
 
     /// The script put a message: after a second of puts without a poll, says once that nothing moves without one.
     fn put_by_script(&mut self) {
-        let now = self.clock.now_us();
-        let since = *self.put_unpolled_since.get_or_insert(now);
-        let waited = now.saturating_sub(since);
-        if waited >= UNPOLLED_WARNING_US && !self.warned_unpolled {
-            self.warned_unpolled = true;
-            godot_warn!(
-                "ReliablePacketPeer: put_packet was called for {:.1} s without poll(): messages, acknowledgements and retransmissions move only when the peer is polled (and a LinkConditioner underneath moves packets only then too). Call poll() every frame, on both sides",
-                waited as f64 / 1e6
-            );
+        if let Backend::Inner { session, clock, .. } = &mut self.backend {
+            if let Some(waited) = session.note_put(clock.now_us()) {
+                godot_warn!(
+                    "ReliablePacketPeer: put_packet was called for {:.1} s without poll(): messages, acknowledgements and retransmissions move only when the peer is polled (and a LinkConditioner underneath moves packets only then too). Call poll() every frame, on both sides",
+                    waited as f64 / 1e6
+                );
+            }
         }
     }
+}
 
-    fn config(&self) -> &ReliableConfig {
-        self.link
-            .as_ref()
-            .map_or(&self.config, |link| link.connection.config())
+/// Sends what the session's connections have due through their transports, tells the session what a transport
+/// refused, and forgets the transports no connection uses any more.
+fn transmit(
+    session: &mut Session,
+    transports: &mut Vec<(u64, InnerPeer)>,
+    now: Micros,
+    datagram: &mut Vec<u8>,
+) {
+    while let Some(sent) = session.poll_transmit(now, datagram) {
+        let Some((_, inner)) = transports.iter_mut().find(|(n, _)| *n == sent.to) else {
+            continue;
+        };
+        let result = inner.put(datagram);
+        if result != Error::OK {
+            session.transport_refused(&sent, transport_refusal(result, datagram.len()));
+        }
+    }
+    transports.retain(|(number, _)| session.uses_transport(*number));
+}
+
+impl Drop for Channel {
+    /// A connection taken from a server is closed (the client is told) and the server lets go of it.
+    fn drop(&mut self) {
+        if let Backend::Server { server, handle } = &self.backend {
+            if let Ok(mut server) = server.try_borrow_mut() {
+                server.close_and_release(*handle);
+            }
+        }
     }
 }
 
@@ -276,19 +380,7 @@ impl IPacketPeerExtension for ReliablePacketPeer {
             timeout_ms: PhantomVar::default(),
             use_manual_clock: PhantomVar::default(),
             seed: PhantomVar::default(),
-            channel: RefCell::new(Channel {
-                link: None,
-                config: ReliableConfig::default(),
-                draining: Vec::new(),
-                clock: Clock::real(),
-                seed: 0,
-                connections_started: 0,
-                datagram: Vec::new(),
-                inner_refused: 0,
-                discarded_before: 0,
-                put_unpolled_since: None,
-                warned_unpolled: false,
-            }),
+            channel: RefCell::new(Channel::new()),
             current: Bytes::new(),
             _tracked: Tracked::new(&base),
             base,
@@ -303,10 +395,10 @@ impl IPacketPeerExtension for ReliablePacketPeer {
         ffi::guard("ReliablePacketPeer.get_packet", || {
             self.channel.get_mut().polled_by_script();
             self.poll_and_announce();
-            let (message, empty) = match self.channel.get_mut().link.as_mut() {
-                Some(link) => (link.connection.recv(), Error::ERR_UNAVAILABLE),
+            let (message, empty) = self.channel.get_mut().with_connection_mut(|c| match c {
+                Some(connection) => (connection.recv(), Error::ERR_UNAVAILABLE),
                 None => (None, Error::ERR_UNCONFIGURED),
-            };
+            });
             // SAFETY: Godot's out-pointers, and `self.current` is this object's message slot.
             unsafe { ffi::hand_out(&mut self.current, message, r_buffer, r_buffer_size, empty) }
         })
@@ -324,20 +416,19 @@ impl IPacketPeerExtension for ReliablePacketPeer {
                 p_buffer,
                 p_buffer_size,
                 |message| {
-                    if self.channel.get_mut().link.is_none() {
+                    if self.channel.get_mut().with_connection(|c| c.is_none()) {
                         godot_error!("ReliablePacketPeer.put_packet: no inner peer; set `inner` to the PacketPeer to send over");
                         return Error::ERR_UNCONFIGURED;
                     }
                     self.channel.get_mut().put_by_script();
                     self.poll_and_announce();
-                    let Some(link) = self.channel.get_mut().link.as_mut() else {
-                        return Error::ERR_UNCONFIGURED;
-                    };
                     // Check before copying, so a refused message costs nothing.
-                    let result = link
-                        .connection
-                        .check_send(message.len())
-                        .and_then(|()| link.connection.send(Bytes::copy_from_slice(message)));
+                    let result = self.channel.get_mut().with_connection_mut(|c| {
+                        let connection = c.ok_or(ReliableError::NotOpen(Status::Closed))?;
+                        connection
+                            .check_send(message.len())
+                            .and_then(|()| connection.send(Bytes::copy_from_slice(message)))
+                    });
                     match result {
                         Ok(()) => {
                             self.poll_and_announce();
@@ -362,13 +453,10 @@ impl IPacketPeerExtension for ReliablePacketPeer {
             Ok(mut channel) => {
                 channel.polled_by_script();
                 let events = channel.poll();
-                let count = channel
-                    .link
-                    .as_ref()
-                    .map_or(0, |link| link.connection.ready_count());
+                let count = channel.with_connection(|c| c.map_or(0, Connection::ready_count));
                 (count, events)
             }
-            Err(_) => (0, Vec::new()),
+            Err(_) => (0, (Vec::new(), None)),
         };
         self.announce(events);
         i32::try_from(count).unwrap_or(i32::MAX)
@@ -428,9 +516,7 @@ impl ReliablePacketPeer {
                 return;
             }
         }
-        let channel = self.channel.get_mut();
-        let (discarded, _) = channel.end_connection();
-        channel.start(peer.map(InnerPeer::new));
+        let discarded = self.channel.get_mut().restart(peer.map(InnerPeer::new));
         warn_discarded("setting inner", discarded);
     }
 
@@ -444,13 +530,10 @@ impl ReliablePacketPeer {
     #[func]
     fn set_mtu(&mut self, mtu: i64) {
         match ReliableConfig::check_mtu(mtu) {
-            Ok(mtu) => {
-                let channel = self.channel.get_mut();
-                channel.config.mtu = mtu;
-                if let Some(link) = channel.link.as_mut() {
-                    link.connection.set_mtu(mtu);
-                }
-            }
+            Ok(mtu) => self
+                .channel
+                .get_mut()
+                .change_config(|c| c.mtu = mtu, |c| c.set_mtu(mtu)),
             Err(e) => godot_error!("ReliablePacketPeer.mtu: {e}"),
         }
     }
@@ -465,18 +548,17 @@ impl ReliablePacketPeer {
     #[func]
     fn set_max_message_size(&mut self, size: i64) {
         match ReliableConfig::check_max_message_size(size) {
-            Ok(size) => {
-                let channel = self.channel.get_mut();
-                channel.config.max_message_size = size;
-                if let Some(link) = channel.link.as_mut() {
-                    if !link.connection.set_max_message_size(size) {
+            Ok(size) => self.channel.get_mut().change_config(
+                |c| c.max_message_size = size,
+                |connection| {
+                    if !connection.set_max_message_size(size) {
                         godot_warn!(
                             "ReliablePacketPeer.max_message_size: the connection already announced {}; {size} applies from the next connection (set inner again)",
-                            link.connection.max_message_size()
+                            connection.max_message_size()
                         );
                     }
-                }
-            }
+                },
+            ),
             Err(e) => godot_error!("ReliablePacketPeer.max_message_size: {e}"),
         }
     }
@@ -498,13 +580,10 @@ impl ReliablePacketPeer {
     #[func]
     fn set_timeout_ms(&mut self, ms: i64) {
         match ReliableConfig::check_timeout_ms(ms) {
-            Ok(us) => {
-                let channel = self.channel.get_mut();
-                channel.config.timeout_us = us;
-                if let Some(link) = channel.link.as_mut() {
-                    link.connection.set_timeout_us(us);
-                }
-            }
+            Ok(us) => self
+                .channel
+                .get_mut()
+                .change_config(|c| c.timeout_us = us, |c| c.set_timeout_us(us)),
             Err(e) => godot_error!("ReliablePacketPeer.timeout_ms: {e}"),
         }
     }
@@ -518,13 +597,19 @@ impl ReliablePacketPeer {
     /// Sets [member seed].
     #[func]
     fn set_seed(&mut self, seed: i64) {
-        self.channel.get_mut().seed = seed as u64;
+        let channel = self.channel.get_mut();
+        channel.seed = seed as u64;
+        if let Backend::Inner { session, clock, .. } = &mut channel.backend {
+            if clock.is_manual() {
+                session.set_seed(seed as u64);
+            }
+        }
     }
 
     /// Returns [member use_manual_clock].
     #[func]
     fn is_using_manual_clock(&self) -> bool {
-        self.channel.borrow().clock.is_manual()
+        self.channel.borrow().is_manual()
     }
 
     /// Sets [member use_manual_clock]. Switching closes the current connection and starts a new one, as
@@ -532,19 +617,35 @@ impl ReliablePacketPeer {
     #[func]
     fn set_use_manual_clock(&mut self, manual: bool) {
         let channel = self.channel.get_mut();
-        if manual != channel.clock.is_manual() {
-            let (discarded, inner) = channel.end_connection();
-            channel.clock.switch(manual);
-            channel.start(inner);
-            warn_discarded("switching use_manual_clock", discarded);
+        let seed = channel.seed;
+        let Backend::Inner { clock, .. } = &channel.backend else {
+            godot_error!("ReliablePacketPeer.use_manual_clock: this connection was taken from a ReliableServer and runs on the server's clock");
+            return;
+        };
+        if manual == clock.is_manual() {
+            return;
         }
+        let inner = channel.inner_peer().map(InnerPeer::new);
+        let discarded = channel.end_current();
+        if let Backend::Inner { session, clock, .. } = &mut channel.backend {
+            clock.switch(manual);
+            session.set_seed(if manual { seed } else { os_seed() });
+        }
+        channel.start(inner);
+        warn_discarded("switching use_manual_clock", discarded);
     }
 
     /// With [member use_manual_clock], moves time forward by [param msec] milliseconds, then polls.
     /// Without it, or with a negative or non-finite [param msec], pushes an error and does nothing.
     #[func]
     fn advance(&mut self, msec: f64) {
-        if let Err(why) = self.channel.get_mut().clock.advance(msec) {
+        let advanced = match &mut self.channel.get_mut().backend {
+            Backend::Inner { clock, .. } => clock.advance(msec),
+            Backend::Server { .. } => {
+                Err("this connection was taken from a ReliableServer and runs on its real clock")
+            }
+        };
+        if let Err(why) = advanced {
             godot_error!("ReliablePacketPeer.advance({msec}): {why}");
             return;
         }
@@ -555,7 +656,7 @@ impl ReliablePacketPeer {
     /// Returns this peer's clock in milliseconds.
     #[func]
     fn get_time_msec(&self) -> f64 {
-        self.channel.borrow().clock.now_us() as f64 / 1000.0
+        self.channel.borrow().now_us() as f64 / 1000.0
     }
 
     /// Receives datagrams from [member inner], sends the handshake, retransmits what was lost, sends
@@ -573,9 +674,7 @@ impl ReliablePacketPeer {
         match self
             .channel
             .borrow()
-            .link
-            .as_ref()
-            .map(|l| l.connection.status())
+            .with_connection(|c| c.map(Connection::status))
         {
             None | Some(Status::Closed) => Self::STATUS_DISCONNECTED,
             Some(Status::Connecting) => Self::STATUS_CONNECTING,
@@ -589,10 +688,10 @@ impl ReliablePacketPeer {
     fn get_error_message(&self) -> GString {
         self.channel
             .borrow()
-            .link
-            .as_ref()
-            .and_then(|link| link.connection.error())
-            .map(|e| GString::from(&e.to_string()))
+            .with_connection(|c| {
+                c.and_then(|c| c.error())
+                    .map(|e| GString::from(&e.to_string()))
+            })
             .unwrap_or_default()
     }
 
@@ -603,11 +702,8 @@ impl ReliablePacketPeer {
     #[func]
     fn close(&mut self) {
         let channel = self.channel.get_mut();
-        let now = channel.clock.now_us();
-        let discarded = channel
-            .link
-            .as_mut()
-            .map_or(0, |link| link.connection.close(now));
+        let now = channel.now_us();
+        let discarded = channel.with_connection_mut(|c| c.map_or(0, |c| c.close(now)));
         warn_discarded("close()", discarded as u64);
         self.poll_and_announce();
     }
@@ -630,9 +726,7 @@ impl ReliablePacketPeer {
     fn get_stats(&self) -> VarDictionary {
         let channel = self.channel.borrow();
         let s = channel
-            .link
-            .as_ref()
-            .map(|link| link.connection.stats())
+            .with_connection(|c| c.map(Connection::stats))
             .unwrap_or_default();
         let ms = |us: u64| us as f64 / 1000.0;
         vdict! {
@@ -642,7 +736,7 @@ impl ReliablePacketPeer {
             "messages_sent" => s.messages_sent as i64,
             "messages_received" => s.messages_received as i64,
             "messages_pending" => s.messages_pending as i64,
-            "messages_discarded" => (channel.discarded_before + s.messages_discarded) as i64,
+            "messages_discarded" => channel.messages_discarded() as i64,
             "datagrams_sent" => s.datagrams_sent as i64,
             "datagrams_received" => s.datagrams_received as i64,
             "retransmissions" => s.retransmissions as i64,
@@ -655,7 +749,7 @@ impl ReliablePacketPeer {
             "dropped_other_connection" => s.dropped_other_connection as i64,
             "dropped_other_version" => s.dropped_other_version as i64,
             "dropped_no_room" => s.dropped_no_room as i64,
-            "inner_refused" => channel.inner_refused as i64,
+            "inner_refused" => channel.transport_refused() as i64,
         }
     }
 }
@@ -672,11 +766,14 @@ fn warn_discarded(what: &str, discarded: u64) {
 impl ReliablePacketPeer {
     /// The wrapped peer.
     fn inner_peer(&self) -> Option<Gd<PacketPeer>> {
-        self.channel
-            .borrow()
-            .link
-            .as_ref()
-            .map(|link| link.inner.packet_peer())
+        self.channel.borrow().inner_peer()
+    }
+
+    /// A peer for a connection a ReliableServer accepted (`handle` on `server`'s endpoint).
+    pub(crate) fn for_server(server: SharedServer, handle: ConnectionHandle) -> Gd<Self> {
+        let mut peer = Self::new_gd();
+        peer.bind_mut().channel.get_mut().backend = Backend::Server { server, handle };
+        peer
     }
 
     fn poll_and_announce(&mut self) {
@@ -684,8 +781,12 @@ impl ReliablePacketPeer {
         self.announce(events);
     }
 
-    /// Emits a signal for each event, deferred, so a handler that calls back into this peer finds it free.
-    fn announce(&self, events: Vec<Event>) {
+    /// Emits a signal for each event, deferred, so a handler that calls back into this peer finds it free; says
+    /// once what to do about a transport that cannot send yet.
+    fn announce(&self, (events, transport_hint): (Vec<Event>, Option<String>)) {
+        if let Some(hint) = transport_hint {
+            godot_warn!("ReliablePacketPeer: {hint}");
+        }
         for event in events {
             let (signal, args) = match event {
                 Event::Connected => ("connected", Vec::new()),

@@ -9,7 +9,8 @@ use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use peerkit_core::io::udp::{
-    MulticastInterface, QueueLimits, UdpEndpoint, UdpError, MAX_DATAGRAM, RECV_BUFFER,
+    bind_candidates, bind_first, MulticastInterface, QueueLimits, UdpEndpoint, UdpError,
+    MAX_DATAGRAM, RECV_BUFFER,
 };
 
 use super::ffi;
@@ -166,42 +167,20 @@ impl UdpPacketPeer {
             return Error::ERR_ALREADY_IN_USE;
         }
         let address = bind_address.to_string();
-        let ip = if address == "*" {
-            None
-        } else {
-            match address.parse::<IpAddr>() {
-                Ok(ip) => Some(ip),
-                Err(_) => {
-                    godot_error!(
-                        "UdpPacketPeer.bind: \"{address}\" is not an IP address (or \"*\")"
-                    );
-                    return Error::ERR_INVALID_PARAMETER;
-                }
-            }
-        };
         let Ok(port) = u16::try_from(port) else {
             godot_error!("UdpPacketPeer.bind: the local port number must be between 0 and 65535 (inclusive), got {port}");
+            return Error::ERR_INVALID_PARAMETER;
+        };
+        let Some(candidates) = bind_candidates(&address, port) else {
+            godot_error!("UdpPacketPeer.bind: \"{address}\" is not an IP address (or \"*\")");
             return Error::ERR_INVALID_PARAMETER;
         };
         // The system's socket buffer absorbs bursts faster than the receive thread: ask for RECV_BUFFER, or more
         // if asked (the system may grant less).
         let recv_buffer = usize::try_from(recv_buf_size).unwrap_or(0).max(RECV_BUFFER);
-        let result = match ip {
-            Some(ip) => UdpEndpoint::bind(SocketAddr::new(ip, port), recv_buffer, self.limits),
-            // Every address: dual-stack IPv6 if the system has it, else IPv4.
-            None => UdpEndpoint::bind(
-                SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-                recv_buffer,
-                self.limits,
-            )
-            .or_else(|_| {
-                UdpEndpoint::bind(
-                    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-                    recv_buffer,
-                    self.limits,
-                )
-            }),
-        };
+        let result = bind_first(&candidates, |addr| {
+            UdpEndpoint::bind(addr, recv_buffer, self.limits)
+        });
         match result {
             Ok(endpoint) => {
                 let _ = endpoint.set_broadcast(self.broadcast);

@@ -3,4 +3,5 @@
 //! tested deterministically; what is in here is tested against real loopback sockets.
 
 pub mod proxy;
+pub mod server;
 pub mod udp;

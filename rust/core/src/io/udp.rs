@@ -9,7 +9,7 @@
 //! Unlike the rest of the core this does real I/O (a socket and a thread), but it knows nothing of Godot.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -148,6 +148,38 @@ pub struct UdpEndpoint {
     /// Whether the socket is IPv6 (possibly dual-stack), known at bind: asking the system on every send would
     /// cost a system call.
     ipv6: bool,
+}
+
+/// The addresses to try binding, in order, for a bind address as Godot's sockets take it and a port: `"*"` is
+/// every address (a dual-stack IPv6 socket where the system has one, else IPv4), anything else must be an IP
+/// address. `None` when it is neither.
+pub fn bind_candidates(address: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    if address == "*" {
+        return Some(vec![
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        ]);
+    }
+    let ip = address.parse::<IpAddr>().ok()?;
+    Some(vec![SocketAddr::new(ip, port)])
+}
+
+/// Binds the first of `candidates` that can be bound with `bind`; the last candidate's error if none can.
+pub fn bind_first<T>(
+    candidates: &[SocketAddr],
+    mut bind: impl FnMut(SocketAddr) -> Result<T, UdpError>,
+) -> Result<T, UdpError> {
+    let mut last_error = None;
+    for &addr in candidates {
+        match bind(addr) {
+            Ok(bound) => return Ok(bound),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or(UdpError::Open {
+        addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "no address to bind"),
+    }))
 }
 
 /// Gives IPv4-mapped IPv6 addresses (from a dual-stack socket) as the IPv4 addresses they are.
@@ -562,6 +594,38 @@ mod tests {
 
     /// One round of reading holds the reader lock for at most a batch, and a stop request ends the reading
     /// between batches (the receive thread used to drain a flood to the end under the lock, never checking).
+    #[test]
+    fn bind_candidates_read_a_star_as_both_families_and_refuse_names() {
+        assert_eq!(
+            bind_candidates("*", 7).unwrap(),
+            vec![
+                "[::]:7".parse::<SocketAddr>().unwrap(),
+                "0.0.0.0:7".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            bind_candidates("127.0.0.1", 9).unwrap(),
+            vec!["127.0.0.1:9".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(bind_candidates("localhost", 9), None);
+        // The first that binds wins; with none, the last error is the one reported.
+        let tried = std::cell::RefCell::new(Vec::new());
+        let result = bind_first(&bind_candidates("*", 7).unwrap(), |addr| {
+            tried.borrow_mut().push(addr);
+            if addr.is_ipv6() {
+                Err(UdpError::AddressInUse(addr))
+            } else {
+                Ok(addr)
+            }
+        });
+        assert_eq!(result.unwrap(), "0.0.0.0:7".parse::<SocketAddr>().unwrap());
+        assert_eq!(tried.borrow().len(), 2);
+        let failed = bind_first::<()>(&bind_candidates("*", 7).unwrap(), |addr| {
+            Err(UdpError::AddressInUse(addr))
+        });
+        assert!(matches!(failed, Err(UdpError::AddressInUse(a)) if a.is_ipv4()));
+    }
+
     #[test]
     fn reading_goes_a_batch_at_a_time_and_stops_between_batches() {
         let socket = UdpSocket::bind(loopback()).unwrap();

@@ -79,6 +79,12 @@ pub struct Connection {
     poll_interval_us: Micros,
     /// When the first HELLO went out.
     first_hello_at: Option<Micros>,
+    /// Started by the other side's HELLO (a server's connection): HELLOs only answer the peer's, one for
+    /// each, and are never repeated on a timer, so a forged sender address cannot be sent more than it sent.
+    responder: bool,
+    /// Datagrams the transport could not send yet, and what it said to do about it (reported by the
+    /// handshake's timeout).
+    not_ready: Option<(u64, String)>,
 }
 
 impl Connection {
@@ -138,7 +144,25 @@ impl Connection {
             last_poll: None,
             poll_interval_us: 0,
             first_hello_at: None,
+            responder: false,
+            not_ready: None,
         }
+    }
+
+    /// A connection started by the other side, at `now`: as [`new`](Self::new), except that it sends no HELLO
+    /// of its own; it answers each HELLO it is given with one (feed it the HELLO that started it next).
+    pub fn incoming(config: ReliableConfig, now: Micros, seed: u64) -> Self {
+        let mut connection = Self::new(config, now, seed);
+        connection.responder = true;
+        connection.hello_due = Micros::MAX;
+        connection
+    }
+
+    /// The transport could not send a datagram yet, and said to do `hint`: the connection keeps trying, and if
+    /// its handshake times out the message says how many were refused and what to do.
+    pub fn note_transport_not_ready(&mut self, hint: &str) {
+        let count = self.not_ready.as_ref().map_or(0, |(n, _)| *n);
+        self.not_ready = Some((count + 1, hint.to_string()));
     }
 
     /// The settings.
@@ -348,8 +372,9 @@ impl Connection {
         }
         match self.peer {
             Some(peer) if peer.id == d.ids.src => true,
-            // Until the peer has shown it knows our id, a newer HELLO may replace a stale one.
-            _ => d.kind == Kind::Hello && self.phase == Phase::Handshake,
+            // Until the peer has shown it knows our id, a newer HELLO may replace a stale one, and a server may
+            // refuse us.
+            _ => matches!(d.kind, Kind::Hello | Kind::Refuse) && self.phase == Phase::Handshake,
         }
     }
 
@@ -363,6 +388,14 @@ impl Connection {
     }
 
     fn handle_open(&mut self, now: Micros, d: Datagram) {
+        if let Some(reason) = d.refused {
+            // Only a connection still in its handshake can be refused; later, a REFUSE is a stray.
+            if self.phase == Phase::Handshake {
+                self.accepted(now);
+                self.fail(ReliableError::Refused(reason));
+            }
+            return;
+        }
         if let Some(hello) = d.hello {
             self.accepted(now);
             self.on_hello(now, d.ids, hello);
@@ -402,7 +435,7 @@ impl Connection {
                 self.close_ack_due = true;
                 self.events.push_back(Event::Closed { by_peer: true });
             }
-            Kind::Ack | Kind::Hello | Kind::CloseAck => {}
+            Kind::Ack | Kind::Hello | Kind::CloseAck | Kind::Refuse => {}
         }
     }
 
@@ -483,6 +516,7 @@ impl Connection {
                 ReliableError::HandshakeTimedOut {
                     ms,
                     foreign: self.stats.dropped_invalid,
+                    not_ready: self.not_ready.clone(),
                 }
             } else {
                 ReliableError::TimedOut { ms }
@@ -552,6 +586,18 @@ impl Connection {
             Phase::Handshake => {
                 if now < self.hello_due {
                     return false;
+                }
+                if self.responder {
+                    // One answer per HELLO received; the peer repeats its own.
+                    if !std::mem::take(&mut self.hello_answers) {
+                        self.hello_due = Micros::MAX;
+                        return false;
+                    }
+                    packet::encode_hello(buf, ids, self.announced);
+                    self.hellos_sent += 1;
+                    self.first_hello_at.get_or_insert(now);
+                    self.hello_due = Micros::MAX;
+                    return self.sent(now);
                 }
                 packet::encode_hello(buf, ids, self.announced);
                 if self.hellos_sent > 0 && !std::mem::take(&mut self.hello_answers) {

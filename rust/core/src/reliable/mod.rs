@@ -12,12 +12,20 @@
 
 pub mod congestion;
 mod connection;
+pub mod endpoint;
 pub mod packet;
 pub mod recv;
 pub mod send;
 pub mod seq;
+pub mod session;
 
 pub use connection::Connection;
+pub use endpoint::{
+    ConnectionHandle, Endpoint, EndpointConfig, EndpointEvent, EndpointStats, Transmit,
+    TransportRefusal,
+};
+pub use packet::RefuseReason;
+pub use session::Session;
 
 use crate::link::Micros;
 
@@ -84,13 +92,18 @@ pub enum ReliableError {
         ms: u64,
     },
     /// The handshake got no answer for the timeout.
-    #[error("no answer to the handshake for {ms} ms (timeout_ms){}", foreign_hint(*.foreign))]
+    #[error("no answer to the handshake for {ms} ms (timeout_ms){}", handshake_hint(*.foreign, .not_ready))]
     HandshakeTimedOut {
         /// The timeout in milliseconds.
         ms: u64,
         /// Datagrams that arrived but were not of this protocol (foreign or malformed).
         foreign: u64,
+        /// Datagrams the transport could not send, and what it said to do about it.
+        not_ready: Option<(u64, String)>,
     },
+    /// A server answered the handshake with a refusal.
+    #[error("the server refused the connection: {}", refusal_text(*.0))]
+    Refused(RefuseReason),
     /// The two sides announced different values for a setting that must match.
     #[error("the peer's {name} is {theirs} and this peer's is {ours}; set the same {name} on both sides")]
     SettingMismatch {
@@ -214,13 +227,26 @@ impl ReliableConfig {
     }
 }
 
-fn foreign_hint(foreign: u64) -> String {
+fn handshake_hint(foreign: u64, not_ready: &Option<(u64, String)>) -> String {
+    if let Some((count, hint)) = not_ready {
+        return format!("; the transport could not send {count} of its datagrams: {hint}");
+    }
     if foreign == 0 {
         "; is a ReliablePacketPeer at the other end, and is it polled?".to_string()
     } else {
         format!(
             "; {foreign} datagrams of another protocol arrived meanwhile: is the other side a ReliablePacketPeer?"
         )
+    }
+}
+
+fn refusal_text(reason: RefuseReason) -> &'static str {
+    match reason {
+        RefuseReason::Full => "it has max_connections clients already",
+        RefuseReason::TooManyPending => {
+            "max_pending_connections clients already wait to be taken (does the server call take_connection()?)"
+        }
+        RefuseReason::NotAccepting => "it does not accept new connections",
     }
 }
 

@@ -18,6 +18,9 @@ pub const VERSION: u8 = 2;
 pub const HEADER_LEN: usize = 16;
 /// Size of a HELLO datagram.
 pub const HELLO_LEN: usize = HEADER_LEN + 16;
+/// Size of a REFUSE datagram: the header and the reason. Smaller than the HELLO it answers, so a server's
+/// refusals never send more bytes than they received.
+pub const REFUSE_LEN: usize = HEADER_LEN + 4;
 /// Size of the acknowledgement block that DATA, ACK, PING and CLOSE carry after the header.
 pub const ACKS_LEN: usize = 32;
 /// Size of an ACK, PING or CLOSE datagram.
@@ -51,6 +54,30 @@ pub enum Kind {
     Hello = 5,
     /// The answer to a CLOSE.
     CloseAck = 6,
+    /// A server's answer to a HELLO it will not take: why (a [`RefuseReason`]), addressed to the HELLO's sender.
+    Refuse = 7,
+}
+
+/// Why a server refused a connection, as a REFUSE datagram says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// The server holds `max_connections` connections already.
+    Full = 1,
+    /// `max_pending_connections` connections wait to be taken (or are still in their handshake).
+    TooManyPending = 2,
+    /// The server does not accept new connections (it is stopping, or told to refuse them).
+    NotAccepting = 3,
+}
+
+impl RefuseReason {
+    /// The reason a REFUSE's code names; an unknown code (from a newer server) reads as `NotAccepting`.
+    pub fn from_code(code: u32) -> RefuseReason {
+        match code {
+            1 => RefuseReason::Full,
+            2 => RefuseReason::TooManyPending,
+            _ => RefuseReason::NotAccepting,
+        }
+    }
 }
 
 impl Kind {
@@ -62,6 +89,7 @@ impl Kind {
             4 => Some(Kind::Close),
             5 => Some(Kind::Hello),
             6 => Some(Kind::CloseAck),
+            7 => Some(Kind::Refuse),
             _ => None,
         }
     }
@@ -154,6 +182,8 @@ pub struct Datagram {
     pub acks: Option<Acks>,
     /// For DATA, the fragment it carries.
     pub fragment: Option<Fragment>,
+    /// For REFUSE, why.
+    pub refused: Option<RefuseReason>,
 }
 
 /// Why a datagram was not accepted.
@@ -223,6 +253,13 @@ pub fn encode_hello(buf: &mut Vec<u8>, ids: Ids, hello: Hello) {
 /// Writes a CLOSE_ACK into `buf`, replacing its contents.
 pub fn encode_close_ack(buf: &mut Vec<u8>, ids: Ids) {
     header(buf, Kind::CloseAck, ids);
+    seal(buf);
+}
+
+/// Writes a REFUSE into `buf`, replacing its contents.
+pub fn encode_refuse(buf: &mut Vec<u8>, ids: Ids, reason: RefuseReason) {
+    header(buf, Kind::Refuse, ids);
+    buf.put_u32_le(reason as u32);
     seal(buf);
 }
 
@@ -298,6 +335,7 @@ fn decode_with(
         hello: None,
         acks: None,
         fragment: None,
+        refused: None,
     };
     match kind {
         Kind::Hello => {
@@ -315,6 +353,12 @@ fn decode_with(
             if !body.is_empty() {
                 return Err(DecodeError::Malformed);
             }
+        }
+        Kind::Refuse => {
+            if body.len() != REFUSE_LEN - HEADER_LEN {
+                return Err(DecodeError::Malformed);
+            }
+            decoded.refused = Some(RefuseReason::from_code(u32::from_le_bytes(read4(body, 0))));
         }
         _ => {
             if body.len() < ACKS_LEN {
@@ -463,6 +507,36 @@ mod tests {
         assert_eq!(buf.len(), HEADER_LEN);
         let d = decode(&buf).unwrap();
         assert_eq!((d.kind, d.ids, d.acks), (Kind::CloseAck, IDS, None));
+    }
+
+    #[test]
+    fn refuse_round_trips_smaller_than_the_hello_it_answers() {
+        let mut buf = Vec::new();
+        for reason in [
+            RefuseReason::Full,
+            RefuseReason::TooManyPending,
+            RefuseReason::NotAccepting,
+        ] {
+            encode_refuse(&mut buf, IDS, reason);
+            assert_eq!(buf.len(), REFUSE_LEN);
+            const { assert!(REFUSE_LEN < HELLO_LEN) };
+            let d = decode(&buf).unwrap();
+            assert_eq!(
+                (d.kind, d.ids, d.refused),
+                (Kind::Refuse, IDS, Some(reason))
+            );
+        }
+        // A reason code this build does not know (a newer server's) still refuses.
+        encode_refuse(&mut buf, IDS, RefuseReason::Full);
+        buf[HEADER_LEN] = 99;
+        seal(&mut buf);
+        assert_eq!(
+            decode(&buf).unwrap().refused,
+            Some(RefuseReason::NotAccepting)
+        );
+        buf.push(0);
+        seal(&mut buf);
+        assert_eq!(decode(&buf), Err(DecodeError::Malformed));
     }
 
     #[test]
