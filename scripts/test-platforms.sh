@@ -171,7 +171,7 @@ test_arm64() {
   echo "== linux-arm64: the GDScript suite in arm64 Godot under qemu-aarch64"
   started=$(date +%s)
   set +e
-  timeout 1800 "$godot" --headless --path godot-project -s res://tests/run_tests.gd -- \
+  PEERKIT_GODOT="$godot" timeout 1800 "$godot" --headless --path godot-project -s res://tests/run_tests.gd -- \
     -test_hardening.test_a_panic_inside_a_virtual -test_docs.test_every_registered_member_is_described \
     >"$logs/platform-arm64-godot.log" 2>&1
   rc=$?

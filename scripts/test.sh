@@ -81,6 +81,8 @@ counted() {
 
 step "Godot runtime"
 godot=$(scripts/install-godot.sh)
+# The GDScript suite starts a second Godot for its two-process tests: this one.
+export PEERKIT_GODOT="$godot"
 echo "$godot ($("$godot" --headless --version 2>/dev/null | tail -n 1))"
 
 step "build"

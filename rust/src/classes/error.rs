@@ -95,7 +95,7 @@ pub(crate) fn transport_refusal(err: Error, len: usize) -> TransportRefusal {
         Error::ERR_BUSY | Error::ERR_OUT_OF_MEMORY => TransportRefusal::Full,
         Error::ERR_UNCONFIGURED => TransportRefusal::NotReady {
             hint: format!(
-                "the inner peer refused a datagram with {err:?}: {}. The connection keeps trying and goes on by itself once the inner peer can send; setting inner again is not needed",
+                "the inner peer refused a datagram with {err:?}: {}",
                 refusal_hint(err)
             ),
         },

@@ -785,7 +785,7 @@ impl ReliablePacketPeer {
     /// once what to do about a transport that cannot send yet.
     fn announce(&self, (events, transport_hint): (Vec<Event>, Option<String>)) {
         if let Some(hint) = transport_hint {
-            godot_warn!("ReliablePacketPeer: {hint}");
+            godot_warn!("ReliablePacketPeer: {hint}. The connection keeps trying and goes on by itself once the inner peer can send (setting inner again is not needed)");
         }
         for event in events {
             let (signal, args) = match event {

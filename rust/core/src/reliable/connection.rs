@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::packet::{self, Datagram, DecodeError, Hello, Ids, Kind};
+use super::packet::{self, Datagram, DecodeError, Hello, Ids, Kind, RefuseReason};
 use super::recv::{Arrival, Receiver};
 use super::send::{RttEstimator, Sender};
 use super::seq::Seq;
@@ -85,6 +85,9 @@ pub struct Connection {
     /// Datagrams the transport could not send yet, and what it said to do about it (reported by the
     /// handshake's timeout).
     not_ready: Option<(u64, String)>,
+    /// A server answered a HELLO that too many connections were pending: the handshake goes on, and its
+    /// timeout reports that refusal.
+    refused_busy: bool,
 }
 
 impl Connection {
@@ -146,6 +149,7 @@ impl Connection {
             first_hello_at: None,
             responder: false,
             not_ready: None,
+            refused_busy: false,
         }
     }
 
@@ -391,8 +395,16 @@ impl Connection {
         if let Some(reason) = d.refused {
             // Only a connection still in its handshake can be refused; later, a REFUSE is a stray.
             if self.phase == Phase::Handshake {
-                self.accepted(now);
-                self.fail(ReliableError::Refused(reason));
+                // Counted, but a refusal does not keep the handshake alive: its timeout still runs.
+                self.heard_peer = true;
+                self.stats.datagrams_received += 1;
+                if reason == RefuseReason::TooManyPending {
+                    // A passing crowd at the door: HELLOs go on (with their backoff) until a place frees or
+                    // the handshake times out, which then names this reason.
+                    self.refused_busy = true;
+                } else {
+                    self.fail(ReliableError::Refused(reason));
+                }
             }
             return;
         }
@@ -512,7 +524,9 @@ impl Connection {
         }
         if now.saturating_sub(self.last_received) >= self.config.timeout_us {
             let ms = self.config.timeout_us / 1000;
-            self.fail(if self.phase == Phase::Handshake {
+            self.fail(if self.phase == Phase::Handshake && self.refused_busy {
+                ReliableError::Refused(RefuseReason::TooManyPending)
+            } else if self.phase == Phase::Handshake {
                 ReliableError::HandshakeTimedOut {
                     ms,
                     foreign: self.stats.dropped_invalid,

@@ -101,7 +101,8 @@ pub enum ReliableError {
         /// Datagrams the transport could not send, and what it said to do about it.
         not_ready: Option<(u64, String)>,
     },
-    /// A server answered the handshake with a refusal.
+    /// A server answered the handshake with a refusal: at once when it is full or not accepting; when too many
+    /// connections were pending, once the handshake timed out still refused.
     #[error("the server refused the connection: {}", refusal_text(*.0))]
     Refused(RefuseReason),
     /// The two sides announced different values for a setting that must match.
@@ -244,7 +245,7 @@ fn refusal_text(reason: RefuseReason) -> &'static str {
     match reason {
         RefuseReason::Full => "it has max_connections clients already",
         RefuseReason::TooManyPending => {
-            "max_pending_connections clients already wait to be taken (does the server call take_connection()?)"
+            "max_pending_connections clients kept waiting to be taken until timeout_ms ran out (does the server call take_connection()?)"
         }
         RefuseReason::NotAccepting => "it does not accept new connections",
     }

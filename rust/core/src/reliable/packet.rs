@@ -63,7 +63,8 @@ pub enum Kind {
 pub enum RefuseReason {
     /// The server holds `max_connections` connections already.
     Full = 1,
-    /// `max_pending_connections` connections wait to be taken (or are still in their handshake).
+    /// `max_pending` connections wait to be taken (or are still in their handshake): the client keeps trying
+    /// until its handshake times out.
     TooManyPending = 2,
     /// The server does not accept new connections (it is stopping, or told to refuse them).
     NotAccepting = 3,
