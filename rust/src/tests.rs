@@ -1,13 +1,17 @@
 //! The editor help: every shipped class, and each of its members, has a description.
 
 /// The classes a user gets.
-const SHIPPED: [&str; 6] = [
+const SHIPPED: [&str; 10] = [
     "LocalPacketPeer",
     "LinkConditioner",
     "ReliablePacketPeer",
+    "ReliableServer",
     "UdpPacketPeer",
+    "UdpLinkProxy",
     "LocalMultiplayerNetwork",
     "LocalMultiplayerPeer",
+    "MultiplayerLinkConditioner",
+    "PeerkitLinks",
 ];
 
 /// Every class, method, property, signal and constant has a description in the editor's help; with
