@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/bench.sh [--json FILE] [--quick] [--only race] [--help]
+Usage: scripts/bench.sh [--json FILE] [--quick] [--only race|server] [--help]
 
   1. builds the optimised library with the benchmark-only BenchNullPeer (cargo --release --features
      bench-peers) and installs it under the editor's name in addons/peerkit/bin (scripts/test.sh and
@@ -17,8 +17,11 @@ Usage: scripts/bench.sh [--json FILE] [--quick] [--only race] [--help]
   3. runs godot-project/bench/race.gd: the same reliable stream of 1 KiB messages through a UdpLinkProxy,
      with Godot's ENet and with ReliablePacketPeer over UdpPacketPeer, at three link conditions (goodput,
      p50/p99 latency, ratios), and MultiplayerLinkConditioner's cost over a bare ENetMultiplayerPeer;
-  4. runs `cargo bench -p peerkit-core` (the core without Godot).
---only race  runs step 3 alone (with step 1's build).
+  4. runs godot-project/bench/server.gd: one ReliableServer and 64 clients on loopback, each client sending
+     60 messages of 100 B a second for 10 s: the server side's time per frame (p50, p99) and messages
+     delivered;
+  5. runs `cargo bench -p peerkit-core` (the core without Godot).
+--only race  runs step 3 alone, --only server step 4 alone (with step 1's build).
 Every figure is the median of 5 runs in one process. --json FILE writes all figures to FILE.
 --quick runs a tenth of the work (for trying the script, not for figures).
 The first run builds the optimised library, which takes a few minutes.
@@ -33,7 +36,7 @@ while (( $# > 0 )); do
     -h|--help) usage; exit 0 ;;
     --json) json=${2:?--json needs a file}; shift ;;
     --quick) quick=(--quick) ;;
-    --only) only=${2:?--only needs race}; shift; [[ $only == race ]] || { echo "bench.sh: --only takes race" >&2; exit 2; } ;;
+    --only) only=${2:?--only needs race or server}; shift; [[ $only == race || $only == server ]] || { echo "bench.sh: --only takes race or server" >&2; exit 2; } ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -64,9 +67,9 @@ run_godot() {
   set -e
   (( rc == 0 )) || { echo "bench.sh: the Godot benchmark failed ($rc)" >&2; exit "$rc"; }
 }
-if [[ $only == race ]]; then
-  run_godot res://bench/race.gd -- --json "$work/race.json" "${quick[@]}"
-  [[ -n $json ]] && cp "$work/race.json" "$json" && echo "figures written to $json"
+if [[ -n $only ]]; then
+  run_godot "res://bench/$only.gd" -- --json "$work/$only.json" "${quick[@]}"
+  [[ -n $json ]] && cp "$work/$only.json" "$json" && echo "figures written to $json"
   exit 0
 fi
 run_godot res://bench/bench.gd -- --section speed --json "$work/speed.json" "${quick[@]}"
@@ -74,6 +77,8 @@ run_godot res://bench/bench.gd -- --section memory --json "$work/memory.json" "$
 run_godot res://bench/targets.gd -- "$work/speed.json" "$work/memory.json" "$work/godot.json"
 echo
 run_godot res://bench/race.gd -- --json "$work/race.json" "${quick[@]}"
+echo
+run_godot res://bench/server.gd -- --json "$work/server.json" "${quick[@]}"
 
 echo
 bench_args=()
@@ -82,11 +87,11 @@ PEERKIT_BENCH_JSON="$work/core.json" cargo bench -p peerkit-core --locked --benc
   PEERKIT_BENCH_JSON="$work/core.json" cargo bench -p peerkit-core --locked --bench core "${bench_args[@]}"
 
 if [[ -n $json ]]; then
-  python3 - "$work/godot.json" "$work/core.json" "$work/race.json" "$json" <<'PY'
+  python3 - "$work/godot.json" "$work/core.json" "$work/race.json" "$work/server.json" "$json" <<'PY'
 import json, sys
-godot, core, race, out = sys.argv[1:]
-with open(godot) as g, open(core) as c, open(race) as r:
-    merged = {"godot": json.load(g), "core": json.load(c), "race": json.load(r)}
+godot, core, race, server, out = sys.argv[1:]
+with open(godot) as g, open(core) as c, open(race) as r, open(server) as s:
+    merged = {"godot": json.load(g), "core": json.load(c), "race": json.load(r), "server": json.load(s)}
 with open(out, "w") as f:
     json.dump(merged, f, indent=2)
 PY

@@ -36,7 +36,7 @@ export RUSTC_BOOTSTRAP=1
 
 passed=0
 failed=0
-for target in datagram_decode connection_pair sender_acks link_model multiplayer_network; do
+for target in datagram_decode connection_pair sender_acks link_model multiplayer_network server_endpoint; do
   mkdir -p "corpus/$target" "corpus-new/$target"
   echo "== fuzzing $target for $seconds s"
   if cargo fuzz run "$target" "corpus-new/$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 \
