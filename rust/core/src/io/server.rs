@@ -82,9 +82,16 @@ impl ServerSocket {
 
     /// Drives the endpoint at `now`: every datagram received is routed to its connection (or accepted, or
     /// counted), then the timers of `only` (or of every connection) run and what they have to send is sent.
+    /// With `only`, what the receive thread has queued is taken without reading the socket.
     pub fn drive(&mut self, now: Micros, only: Option<ConnectionHandle>) {
         if let Some(udp) = self.udp.as_mut() {
-            while let Some(datagram) = udp.recv() {
+            // Driving one connection takes only what the receive thread has queued (no system call): a game
+            // polls each of many connections several times a frame. Driving them all reads the socket too.
+            while let Some(datagram) = if only.is_some() {
+                udp.recv_queued()
+            } else {
+                udp.recv()
+            } {
                 self.endpoint
                     .handle_datagram(now, datagram.from, &datagram.data);
             }

@@ -348,6 +348,16 @@ impl UdpEndpoint {
         Some(datagram)
     }
 
+    /// Takes the oldest datagram the receive thread has queued, without reading the socket itself (no system
+    /// call): for a caller that polls often and reads the socket through [`recv`](Self::recv) once a frame.
+    pub fn recv_queued(&mut self) -> Option<Datagram> {
+        let datagram = self.waiting.take().or_else(|| self.inbox.try_recv().ok())?;
+        self.shared
+            .queued_bytes
+            .fetch_sub(datagram.data.len(), Ordering::Relaxed);
+        Some(datagram)
+    }
+
     /// How many datagrams have been received and not taken (reading the socket first when none are queued).
     pub fn queued(&self) -> usize {
         self.fetch();
