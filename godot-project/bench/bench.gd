@@ -39,6 +39,9 @@ func _run() -> void:
 		return
 	if section == "udp":
 		_udp()
+	elif section == "reliable":
+		# One section alone, for comparing two builds of the library quickly.
+		_reliable()
 	elif section == "memory":
 		# In a process of its own: freed memory from other benchmarks would be reused and hide what is measured.
 		_memory()

@@ -17,7 +17,7 @@
 //! connection's), or, when there is none, is counted by the endpoint and dropped: never delivered.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::Hash;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use bytes::Bytes;
 
@@ -164,7 +164,8 @@ pub struct Endpoint<A> {
     connections_started: u64,
     next_handle: u64,
     slots: BTreeMap<ConnectionHandle, Slot<A>>,
-    by_local_id: HashMap<u32, ConnectionHandle>,
+    /// By this side's connection id: ids are random and this side's own, so a plain multiplicative hash will do.
+    by_local_id: HashMap<u32, ConnectionHandle, BuildHasherDefault<IdHasher>>,
     by_hello: HashMap<(A, u32), ConnectionHandle>,
     newest_at: HashMap<A, ConnectionHandle>,
     waiting: VecDeque<ConnectionHandle>,
@@ -188,7 +189,7 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
             connections_started: 0,
             next_handle: 1,
             slots: BTreeMap::new(),
-            by_local_id: HashMap::new(),
+            by_local_id: HashMap::default(),
             by_hello: HashMap::new(),
             newest_at: HashMap::new(),
             waiting: VecDeque::new(),
@@ -468,6 +469,10 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
         let Some(slot) = self.slots.get_mut(&handle) else {
             return;
         };
+        if slot.stage == Stage::Owned {
+            // The owner frees it; nothing moves on by itself.
+            return;
+        }
         if slot.stage == Stage::HalfOpen && slot.connection.status() == Status::Connected {
             slot.stage = Stage::Waiting;
             self.waiting.push_back(handle);
@@ -494,7 +499,9 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
         if matches!(slot.stage, Stage::HalfOpen | Stage::Waiting) {
             self.stats.pending_failed += 1;
         }
-        let slot = self.slots.remove(&handle).expect("checked above");
+        let Some(slot) = self.slots.remove(&handle) else {
+            return;
+        };
         self.waiting.retain(|h| *h != handle);
         self.by_local_id.remove(&slot.connection.local_id());
         if let Some(peer) = slot.hello_from {
@@ -511,9 +518,16 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
     /// Applies every connection's timers due at `now` (see [`Connection::handle_timeout`]), and frees the
     /// pending ones that timed out.
     pub fn handle_timeout(&mut self, now: Micros) {
-        let handles: Vec<_> = self.slots.keys().copied().collect();
-        for handle in handles {
-            self.handle_timeout_for(handle, now);
+        let mut changed = Vec::new();
+        for (&handle, slot) in &mut self.slots {
+            slot.connection.handle_timeout(now);
+            if slot.stage != Stage::Owned {
+                changed.push(handle);
+            }
+        }
+        // Only connections the owner does not hold can move on by themselves (accepted, or freed).
+        for handle in changed {
+            self.update(handle);
         }
     }
 
@@ -552,7 +566,8 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
             });
         }
         if !self.round_open {
-            self.round = self.slots.keys().copied().collect();
+            self.round.clear();
+            self.round.extend(self.slots.keys().copied());
             self.round_open = true;
         }
         while let Some(handle) = self.round.pop_front() {
@@ -567,7 +582,9 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
                     connection: Some(handle),
                 });
             }
-            self.collect(handle);
+            if slot.stage != Stage::Owned {
+                self.collect(handle);
+            }
         }
         self.round_open = false;
         None
@@ -596,7 +613,9 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
                 connection: Some(handle),
             });
         }
-        self.collect(handle);
+        if slot.stage != Stage::Owned {
+            self.collect(handle);
+        }
         None
     }
 
@@ -607,8 +626,9 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
         handle: Option<ConnectionHandle>,
         refusal: TransportRefusal,
     ) {
-        let Some(slot) = handle.and_then(|h| self.slots.get_mut(&h)) else {
-            // A refusal answer that could not be sent: the client's HELLO is repeated and answered again.
+        // Without a connection it was a refusal answer: the client's HELLO is repeated and answered again.
+        let Some((connection, slot)) = handle.and_then(|h| Some((h, self.slots.get_mut(&h)?)))
+        else {
             return;
         };
         match refusal {
@@ -617,10 +637,8 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
                 self.stats.transport_refused += 1;
                 slot.connection.note_transport_not_ready(&hint);
                 if !std::mem::replace(&mut slot.warned_not_ready, true) {
-                    self.events.push_back(EndpointEvent::TransportNotReady {
-                        connection: handle.expect("a slot was found"),
-                        hint,
-                    });
+                    self.events
+                        .push_back(EndpointEvent::TransportNotReady { connection, hint });
                 }
             }
             TransportRefusal::Fatal { reason } => slot.connection.fail_transport(reason),
@@ -657,6 +675,27 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
 /// What a half-open connection costs at most, in bytes, beyond its share of the tables: the connection itself
 /// (it buffers nothing before its handshake completes).
 pub const HALF_OPEN_BYTES: usize = std::mem::size_of::<Connection>();
+
+/// Hashes a connection id (random, picked by this side) with one multiplication: the ids an attacker sends are
+/// looked up, never inserted, so they cannot crowd one bucket.
+#[derive(Debug, Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | b as u64).wrapping_mul(SEED_MIX);
+        }
+    }
+
+    fn write_u32(&mut self, id: u32) {
+        self.0 = (id as u64).wrapping_mul(SEED_MIX);
+    }
+}
 
 enum Route {
     To(ConnectionHandle),
