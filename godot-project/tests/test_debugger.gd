@@ -190,8 +190,10 @@ func test_the_startup_preset_reaches_new_multiplayer_conditioners_and_link_condi
 	lossy.apply_preset("lossy")
 	var expected: Dictionary = lossy.get_settings()
 	var wrapper := MultiplayerLinkConditioner.new()
-	assert_eq(wrapper.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_INBOUND), expected,
-		"a new MultiplayerLinkConditioner starts with the preset")
+	assert_eq(wrapper.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_OUTBOUND), expected,
+		"a new MultiplayerLinkConditioner starts with the preset, outbound as wrap() applies one ...")
+	assert_eq(wrapper.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_INBOUND).loss, 0,
+		"... so two game instances run from the editor share one preset's path, not two")
 	assert_eq(LinkConditioner.new().get_settings().loss, 0, "LinkConditioners only when asked")
 	assert_ok(runtime.apply_startup_preset("lossy", true))
 	assert_eq(LinkConditioner.new().get_settings(), expected)

@@ -233,3 +233,40 @@ func test_a_huge_advance_is_refused_and_the_clock_keeps_working() -> void:
 		clocked.advance(1)
 		assert_eq(clocked.get_time_msec(), 1.0, "%s: the refused advance moved nothing" % clocked.get_class())
 	assert_error_logged("would move the clock past")
+
+
+## Every method of every peerkit class that takes an object, called with null: godot-rust's own refusal ("Invalid
+## call error code 1337", which ended the caller's function) must never be what a user sees. Null either means
+## "none" (set_inner(null) clears the inner peer) or is refused with an error naming the method and the parameter.
+func test_every_method_taking_an_object_takes_null_and_says_what_is_wrong() -> void:
+	var called := []
+	for cls in ClassDB.get_class_list():
+		if ClassDB.class_get_api_type(cls) != ClassDB.API_EXTENSION or cls == "PeerkitPanicProbe":
+			continue
+		for method in ClassDB.class_get_method_list(cls, true):
+			var takes_object := false
+			var args := []
+			for arg in method["args"]:
+				if arg["type"] == TYPE_OBJECT:
+					takes_object = true
+					args.append(null)
+				else:
+					args.append(type_convert(null, arg["type"]))
+			if not takes_object:
+				continue
+			var name: String = method["name"]
+			if method["flags"] & METHOD_FLAG_STATIC:
+				Callable(ClassDB, "class_call_static").callv([cls, name] + args)
+			else:
+				var object: Object = ClassDB.instantiate(cls)
+				object.callv(name, args)
+				if not object is RefCounted:
+					object.free()
+			called.append("%s.%s" % [cls, name])
+			if errors != null:
+				for logged in errors.peek():
+					var text := String(logged["text"])
+					assert_false(text.contains("1337") or text.contains("Invalid call"), "%s.%s: %s" % [cls, name, text])
+	assert_true(called.has("MultiplayerLinkConditioner.wrap") and called.has("ReliablePacketPeer.set_inner"),
+		"the methods were found through ClassDB: %s" % [called])
+	assert_error_logged("MultiplayerLinkConditioner.wrap: peer is null")

@@ -487,3 +487,12 @@ func test_without_an_inner_peer_the_conditioner_says_what_is_missing() -> void:
 	assert_error_logged("LinkConditioner.get_packet: no inner peer; set `inner` to the PacketPeer to wrap")
 	assert_eq(link.get_max_packet_size(), 0)
 	assert_error_logged("LinkConditioner.get_max_packet_size: no inner peer")
+
+
+## An ENetMultiplayerPeer is a PacketPeer too, so LinkConditioner took it, and then warned about PacketPeerUDP's
+## bind and set_dest_address. It is refused, pointing to the conditioner for MultiplayerPeers.
+func test_a_multiplayer_peer_is_refused_pointing_to_multiplayer_link_conditioner() -> void:
+	var conditioner := LinkConditioner.new()
+	conditioner.inner = ENetMultiplayerPeer.new()
+	assert_null(conditioner.inner, "not taken")
+	assert_error_logged("ENetMultiplayerPeer is a MultiplayerPeer, for SceneMultiplayer; wrap it with MultiplayerLinkConditioner.wrap(peer) instead")

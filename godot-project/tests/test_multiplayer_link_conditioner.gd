@@ -282,7 +282,7 @@ func test_peer_zero_applies_to_peers_that_connect_later_and_presets_work() -> vo
 	var preset := LinkConditioner.new()
 	preset.apply_preset("3g")
 	assert_eq(settings, preset.get_settings(LinkConditioner.DIRECTION_OUTBOUND), "the later peer got the preset")
-	assert_null(MultiplayerLinkConditioner.wrap(ENetMultiplayerPeer.new(), "nope"))
+	assert_true(MultiplayerLinkConditioner.wrap(ENetMultiplayerPeer.new(), "nope") != null, "still a working peer")
 	assert_error_logged("nope")
 
 
@@ -401,3 +401,82 @@ func test_a_client_wrapped_after_it_connected_still_reaches_the_server() -> void
 	late_server.poll()
 	assert_eq(late_server.get_var(), "to the server", "a client that sends is known from then on")
 	assert_eq(late_server.get_peer_ids(), PackedInt32Array([client.get_unique_id()]))
+
+
+## README's pattern wraps both sides (host and join run the same code) with "3g": the round trip between them is
+## the preset's (README: "round trips of roughly 100 to 200 ms"), not two presets' (each side used to impair
+## both directions, so every packet crossed two 3g links: about 300 ms).
+func test_readme_pattern_wrapping_both_sides_gives_the_presets_round_trip() -> void:
+	var server: Array = _enet_server()
+	var host := MultiplayerLinkConditioner.wrap(server[0], "3g")
+	var enet_client := ENetMultiplayerPeer.new()
+	enet_client.create_client("127.0.0.1", server[1])
+	var join := MultiplayerLinkConditioner.wrap(enet_client, "3g")
+	var both := [host, join]
+	var poll_all := func() -> void:
+		for peer in both:
+			peer.poll()
+	var deadline := Time.get_ticks_msec() + DEADLINE_MS
+	while join.get_connection_status() != MultiplayerPeer.CONNECTION_CONNECTED and Time.get_ticks_msec() < deadline:
+		poll_all.call()
+		OS.delay_msec(1)
+	assert_eq(join.get_connection_status(), MultiplayerPeer.CONNECTION_CONNECTED, "joined")
+	var round_trips := []
+	var sent := 0
+	var next_send := 0
+	deadline = Time.get_ticks_msec() + 10000
+	while round_trips.size() < 40 and Time.get_ticks_msec() < deadline:
+		if sent < 40 and Time.get_ticks_msec() >= next_send:
+			var ping := PackedByteArray()
+			ping.resize(8)
+			ping.encode_s64(0, Time.get_ticks_usec())
+			join.set_target_peer(1)
+			join.set_transfer_mode(MultiplayerPeer.TRANSFER_MODE_RELIABLE)
+			join.put_packet(ping)
+			sent += 1
+			next_send = Time.get_ticks_msec() + 20
+		poll_all.call()
+		while host.get_available_packet_count() > 0:
+			var from := host.get_packet_peer()
+			var echo := host.get_packet()
+			host.set_target_peer(from)
+			host.set_transfer_mode(MultiplayerPeer.TRANSFER_MODE_RELIABLE)
+			host.put_packet(echo)
+		while join.get_available_packet_count() > 0:
+			round_trips.append((Time.get_ticks_usec() - join.get_packet().decode_s64(0)) / 1000.0)
+		OS.delay_msec(1)
+	host.close()
+	join.close()
+	assert_eq(round_trips.size(), 40, "every ping came back")
+	round_trips.sort()
+	var p50: float = round_trips[round_trips.size() / 2] if not round_trips.is_empty() else 0.0
+	assert_between(p50, 100.0, 200.0, "the round trip's median (%.0f ms) is the 3g preset's" % p50)
+
+
+## A preset typo must not take the game offline: the peer is still wrapped (clean links), and the error says so.
+func test_an_unknown_preset_still_returns_a_working_peer() -> void:
+	var inner := ENetMultiplayerPeer.new()
+	var conditioner := MultiplayerLinkConditioner.wrap(inner, "3G")
+	assert_true(conditioner != null, "a peer to give SceneMultiplayer")
+	assert_eq(conditioner.get_inner(), inner)
+	assert_error_logged("unknown link preset \"3G\"; presets: clean, wifi, 4g, 3g, lossy, satellite")
+	assert_error_logged("the game goes on with clean links")
+	var clean := LinkConditioner.new()
+	assert_eq(conditioner.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_OUTBOUND),
+		clean.get_settings(LinkConditioner.DIRECTION_OUTBOUND), "clean links")
+	var lone := MultiplayerLinkConditioner.wrap(ENetMultiplayerPeer.new(), "3g", 7)
+	assert_true(lone != null, "an unknown direction still wraps (outbound)")
+	assert_error_logged("direction must be DIRECTION_OUTBOUND (1), DIRECTION_INBOUND (2) or DIRECTION_BOTH (3), got 7")
+
+
+## wrap() applies its preset outbound by default, and both ways when told (for a side wrapped alone).
+func test_wrap_applies_the_preset_outbound_unless_told_both() -> void:
+	var preset := LinkConditioner.new()
+	preset.apply_preset("3g")
+	var three_g: Dictionary = preset.get_settings(LinkConditioner.DIRECTION_OUTBOUND)
+	var clean: Dictionary = LinkConditioner.new().get_settings(LinkConditioner.DIRECTION_OUTBOUND)
+	var one_way := MultiplayerLinkConditioner.wrap(ENetMultiplayerPeer.new(), "3g")
+	assert_eq(one_way.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_OUTBOUND), three_g)
+	assert_eq(one_way.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_INBOUND), clean)
+	var both := MultiplayerLinkConditioner.wrap(ENetMultiplayerPeer.new(), "3g", MultiplayerLinkConditioner.DIRECTION_BOTH)
+	assert_eq(both.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_INBOUND), three_g)

@@ -238,12 +238,20 @@ impl LinkConditioner {
     }
 
     /// Sets the wrapped peer. Refused (with an error, leaving [member inner] unchanged) when [param peer] is this
-    /// conditioner or wraps it, directly or through other peerkit peers.
+    /// conditioner or wraps it, directly or through other peerkit peers, and when it is a [MultiplayerPeer]
+    /// (for those, [method MultiplayerLinkConditioner.wrap] is the conditioner).
     #[func]
     fn set_inner(&mut self, peer: Option<Gd<PacketPeer>>) {
         if let Some(candidate) = &peer {
             if wraps(candidate, self.base().instance_id()) {
                 godot_error!("LinkConditioner.inner: a LinkConditioner cannot wrap itself, directly or through other peers");
+                return;
+            }
+            if candidate.is_class("MultiplayerPeer") {
+                godot_error!(
+                    "LinkConditioner.inner: {} is a MultiplayerPeer, for SceneMultiplayer; wrap it with MultiplayerLinkConditioner.wrap(peer) instead and give that to multiplayer.multiplayer_peer",
+                    candidate.get_class()
+                );
                 return;
             }
         }

@@ -317,17 +317,42 @@ impl MultiplayerLinkConditioner {
     const DIRECTION_BOTH: i64 = 3;
 
     /// Returns a new conditioner wrapping [param peer], with [param preset] (a [LinkConditioner] preset name,
-    /// such as [code]"3g"[/code]) applied to every remote peer in both directions, or clean links for
+    /// such as [code]"3g"[/code]) applied to every remote peer in [param direction], or clean links for
     /// [code]""[/code]. The one line to put a game on a bad network:
-    /// [code]multiplayer.multiplayer_peer = MultiplayerLinkConditioner.wrap(peer, "3g")[/code]. An unknown preset
-    /// pushes an error and returns [code]null[/code].
+    /// [code]multiplayer.multiplayer_peer = MultiplayerLinkConditioner.wrap(peer, "3g")[/code].
+    ///
+    /// By default ([constant DIRECTION_OUTBOUND]) the preset applies to what this side sends, so when every side
+    /// of the game wraps its peer (host and join running the same code), each direction of the path between two
+    /// sides goes through the preset once: the path is the preset's. When only one side can be wrapped (a server
+    /// you do not build), pass [constant DIRECTION_BOTH] for that side to impair both directions.
+    ///
+    /// A debug tool must not break the game it wraps: an unknown preset or direction pushes an error and the
+    /// peer is still wrapped, with clean links (or outbound), so the game runs on. A null [param peer] pushes an
+    /// error and returns [code]null[/code].
     #[func]
-    fn wrap(peer: Gd<MultiplayerPeer>, #[opt(default = "")] preset: GString) -> Option<Gd<Self>> {
+    fn wrap(
+        peer: Option<Gd<MultiplayerPeer>>,
+        #[opt(default = "")] preset: GString,
+        #[opt(default = 1)] direction: i64,
+    ) -> Option<Gd<Self>> {
+        const WHAT: &str = "MultiplayerLinkConditioner.wrap";
+        let Some(peer) = peer else {
+            godot_error!("{WHAT}: peer is null; pass the MultiplayerPeer to wrap (an ENetMultiplayerPeer after create_server() or create_client(), say)");
+            return None;
+        };
+        let directions = link_settings::directions(WHAT, direction, link_settings::OUTBOUND_INBOUND)
+            .unwrap_or(Directions::Outbound);
         let preset = preset.to_string();
         let change = if preset.is_empty() {
             None
         } else {
-            Some(link_settings::preset_change("MultiplayerLinkConditioner.wrap", &preset).ok()?)
+            match link_settings::preset_change(WHAT, &preset) {
+                Ok(change) => Some(change),
+                Err(_) => {
+                    godot_error!("{WHAT}: the game goes on with clean links (nothing impaired) until a known preset is applied");
+                    None
+                }
+            }
         };
         let mut conditioner = Self::new_gd();
         {
@@ -335,7 +360,7 @@ impl MultiplayerLinkConditioner {
             this.set_inner(Some(peer));
             this.wrapped.as_ref()?;
             if let Some(change) = change {
-                let _ = this.links.configure(0, Directions::Both, &change);
+                let _ = this.links.configure(0, directions, &change);
             }
         }
         Some(conditioner)
@@ -728,7 +753,8 @@ impl MultiplayerLinkConditioner {
     }
 }
 
-/// A new conditioner's links: clean, or with the startup preset for every remote peer
+/// A new conditioner's links: clean, or with the startup preset for every remote peer, outbound as `wrap`
+/// applies a preset, so two game instances run from the editor share one preset's path
 /// ([`live_links::startup_preset`]).
 fn starting_links() -> PeerLinks {
     let mut links = PeerLinks::new(0);
@@ -737,7 +763,7 @@ fn starting_links() -> PeerLinks {
             link_settings::preset_change("MultiplayerLinkConditioner (startup preset)", &name)
         {
             // Peer 0 is every remote peer, now and later; a preset is valid settings.
-            let _ = links.configure(0, Directions::Both, change);
+            let _ = links.configure(0, Directions::Outbound, change);
         }
     }
     links
