@@ -155,7 +155,8 @@ fn drain(b: &mut Connection, sent: &[Bytes], received: &mut usize) {
 /// The sender counts as acknowledged only messages the receiver has completed.
 fn check_acknowledged(a: &Connection, b: &Connection, received: usize) {
     let s = a.stats();
-    let acknowledged = s.messages_sent - s.messages_pending - s.messages_discarded;
+    let acknowledged =
+        s.messages_sent - s.messages_pending - s.messages_discarded - s.messages_unconfirmed;
     let completed = (received + b.ready_count()) as u64;
     assert!(
         acknowledged <= completed,

@@ -103,7 +103,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let s = a.stats();
-        assert!(s.messages_pending + s.messages_discarded <= s.messages_sent);
+        assert!(s.messages_pending + s.messages_discarded + s.messages_unconfirmed <= s.messages_sent);
         assert!(s.bytes_in_flight <= sent_bytes);
     }
 });

@@ -189,7 +189,12 @@ fn close_reaches_the_peer_even_when_the_first_close_datagrams_are_lost() {
         link_up: false,
         ..LinkConfig::default()
     });
-    assert_eq!(pair.a.close(pair.now), 1, "one message discarded");
+    let unfinished = pair.a.close(pair.now);
+    assert_eq!(
+        (unfinished.unsent, unfinished.unconfirmed),
+        (1, 0),
+        "one message discarded, never sent"
+    );
     assert_eq!(pair.a.stats().messages_discarded, 1);
     let cut_until = pair.now + 100_000;
     while pair.now < cut_until {
@@ -294,4 +299,48 @@ fn stale_datagrams_of_every_kind_change_nothing() {
         assert_eq!(side.stats().dropped_other_connection, recorded.len() as u64);
     }
     assert_eq!(pair.b.recv(), None);
+}
+
+/// A receiver that quits right after its last message: everything arrived, only the acknowledgements did not.
+/// The sender used to report every one of those messages as discarded; they are unconfirmed (sent whole, fate
+/// unknown), and only what was never sent whole is discarded.
+#[test]
+fn messages_sent_whole_but_unacknowledged_are_unconfirmed_not_discarded() {
+    let config = ReliableConfig {
+        max_window: 16,
+        max_congestion_window: 16,
+        ..ReliableConfig::default()
+    };
+    let mut pair = Pair::new(config, link(10.0), 9);
+    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
+        pair.step();
+    }
+    for i in 0..40u32 {
+        pair.a.send(Bytes::from(i.to_le_bytes().to_vec())).unwrap();
+    }
+    // The way back is cut: DATA arrives, acknowledgements do not.
+    pair.b_to_a.set_config(LinkConfig {
+        link_up: false,
+        ..LinkConfig::default()
+    });
+    let mut received = 0;
+    let until = pair.now + 200_000;
+    while pair.now < until {
+        pair.step();
+        while pair.b.recv().is_some() {
+            received += 1;
+        }
+    }
+    assert_eq!(received, 16, "a window's worth arrived");
+    let unfinished = pair.a.close(pair.now);
+    assert_eq!(
+        (unfinished.unsent, unfinished.unconfirmed),
+        (24, 16),
+        "the 16 that arrived are unconfirmed; the 24 never sent are discarded"
+    );
+    let stats = pair.a.stats();
+    assert_eq!(
+        (stats.messages_discarded, stats.messages_unconfirmed),
+        (24, 16)
+    );
 }

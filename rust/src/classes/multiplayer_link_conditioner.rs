@@ -340,8 +340,9 @@ impl MultiplayerLinkConditioner {
             godot_error!("{WHAT}: peer is null; pass the MultiplayerPeer to wrap (an ENetMultiplayerPeer after create_server() or create_client(), say)");
             return None;
         };
-        let directions = link_settings::directions(WHAT, direction, link_settings::OUTBOUND_INBOUND)
-            .unwrap_or(Directions::Outbound);
+        let directions =
+            link_settings::directions(WHAT, direction, link_settings::OUTBOUND_INBOUND)
+                .unwrap_or(Directions::Outbound);
         let preset = preset.to_string();
         let change = if preset.is_empty() {
             None

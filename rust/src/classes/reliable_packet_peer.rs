@@ -11,7 +11,7 @@ use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use peerkit_core::link::Micros;
 use peerkit_core::reliable::{
-    Connection, ConnectionHandle, Event, ReliableConfig, ReliableError, Session, Status,
+    Connection, ConnectionHandle, Event, ReliableConfig, ReliableError, Session, Status, Unfinished,
 };
 
 use super::clock::{os_seed, Clock};
@@ -147,9 +147,9 @@ impl Channel {
 
     /// Ends the current connection (closed properly, what it had not delivered counted) and starts one over
     /// `inner` (or none). A connection taken from a server is closed, and this peer goes over inner peers from
-    /// then on. Returns how many messages were discarded.
-    fn restart(&mut self, inner: Option<InnerPeer>) -> u64 {
-        let mut discarded = 0;
+    /// then on. Returns what was let go of unacknowledged.
+    fn restart(&mut self, inner: Option<InnerPeer>) -> Unfinished {
+        let mut discarded = Unfinished::default();
         if let Backend::Server { server, handle } = &self.backend {
             let mut server = server.borrow_mut();
             let config = server
@@ -165,7 +165,9 @@ impl Channel {
                 clock: Clock::real(),
             };
         }
-        discarded += self.end_current();
+        let ended = self.end_current();
+        discarded.unsent += ended.unsent;
+        discarded.unconfirmed += ended.unconfirmed;
         self.start(inner);
         discarded
     }
@@ -180,8 +182,8 @@ impl Channel {
     }
 
     /// Over inner peers: ends the current connection, closed properly, its first CLOSE sent now over its
-    /// transport. Returns how many messages it discarded.
-    fn end_current(&mut self) -> u64 {
+    /// transport. Returns what it let go of unacknowledged.
+    fn end_current(&mut self) -> Unfinished {
         let Backend::Inner {
             session,
             clock,
@@ -189,7 +191,7 @@ impl Channel {
             ..
         } = &mut self.backend
         else {
-            return 0;
+            return Unfinished::default();
         };
         let now = clock.now_us();
         let discarded = session.end(now);
@@ -219,13 +221,17 @@ impl Channel {
         self.with_connection_mut(|c| c.map(apply));
     }
 
-    /// Messages discarded over this object's life.
-    fn messages_discarded(&self) -> u64 {
+    /// Messages discarded (never sent whole) and unconfirmed (sent, not acknowledged) over this object's life.
+    fn messages_let_go(&self) -> (u64, u64) {
         match &self.backend {
-            Backend::Inner { session, .. } => session.messages_discarded(),
-            Backend::Server { .. } => {
-                self.with_connection(|c| c.map_or(0, |c| c.stats().messages_discarded))
+            Backend::Inner { session, .. } => {
+                (session.messages_discarded(), session.messages_unconfirmed())
             }
+            Backend::Server { .. } => self.with_connection(|c| {
+                c.map_or((0, 0), |c| {
+                    (c.stats().messages_discarded, c.stats().messages_unconfirmed)
+                })
+            }),
         }
     }
 
@@ -295,11 +301,18 @@ fn transmit(
 }
 
 impl Drop for Channel {
-    /// A connection taken from a server is closed (the client is told) and the server lets go of it.
+    /// The peer is going (freed, or its process quitting): its connection is closed and the first CLOSE sent,
+    /// best effort, so the other side learns at once rather than after its timeout. A connection taken from a
+    /// server is closed and the server lets go of it.
     fn drop(&mut self) {
-        if let Backend::Server { server, handle } = &self.backend {
-            if let Ok(mut server) = server.try_borrow_mut() {
-                server.close_and_release(*handle);
+        match &self.backend {
+            Backend::Server { server, handle } => {
+                if let Ok(mut server) = server.try_borrow_mut() {
+                    server.close_and_release(*handle);
+                }
+            }
+            Backend::Inner { .. } => {
+                self.end_current();
             }
         }
     }
@@ -703,8 +716,9 @@ impl ReliablePacketPeer {
     fn close(&mut self) {
         let channel = self.channel.get_mut();
         let now = channel.now_us();
-        let discarded = channel.with_connection_mut(|c| c.map_or(0, |c| c.close(now)));
-        warn_discarded("close()", discarded as u64);
+        let discarded =
+            channel.with_connection_mut(|c| c.map_or(Unfinished::default(), |c| c.close(now)));
+        warn_discarded("close()", discarded);
         self.poll_and_announce();
     }
 
@@ -736,7 +750,8 @@ impl ReliablePacketPeer {
             "messages_sent" => s.messages_sent as i64,
             "messages_received" => s.messages_received as i64,
             "messages_pending" => s.messages_pending as i64,
-            "messages_discarded" => channel.messages_discarded() as i64,
+            "messages_discarded" => channel.messages_let_go().0 as i64,
+            "messages_unconfirmed" => channel.messages_let_go().1 as i64,
             "datagrams_sent" => s.datagrams_sent as i64,
             "datagrams_received" => s.datagrams_received as i64,
             "retransmissions" => s.retransmissions as i64,
@@ -754,11 +769,16 @@ impl ReliablePacketPeer {
     }
 }
 
-/// Warns that starting over or closing discarded messages that were accepted and not yet acknowledged.
-fn warn_discarded(what: &str, discarded: u64) {
-    if discarded > 0 {
+/// Warns that starting over or closing let go of messages that were accepted and not yet acknowledged.
+fn warn_discarded(what: &str, unfinished: Unfinished) {
+    let Unfinished {
+        unsent,
+        unconfirmed,
+    } = unfinished;
+    if unsent + unconfirmed > 0 {
         godot_warn!(
-            "ReliablePacketPeer: {what} closed the connection with {discarded} messages not yet acknowledged; they were discarded (messages_discarded) and the other side was told"
+            "ReliablePacketPeer: {what} closed the connection with {} messages not yet acknowledged: {unsent} not yet sent were discarded (messages_discarded), {unconfirmed} sent and not acknowledged may have arrived (messages_unconfirmed); the other side was told",
+            unsent + unconfirmed
         );
     }
 }

@@ -11,7 +11,9 @@ use godot::prelude::*;
 use peerkit_core::io::server::ServerSocket;
 use peerkit_core::io::udp::{bind_candidates, bind_first, UdpError};
 use peerkit_core::link::Micros;
-use peerkit_core::reliable::{Connection, ConnectionHandle, EndpointConfig, Event, ReliableConfig};
+use peerkit_core::reliable::{
+    Connection, ConnectionHandle, EndpointConfig, Event, ReliableConfig, Unfinished,
+};
 
 use super::clock::{os_seed, Clock};
 use super::reliable_packet_peer::ReliablePacketPeer;
@@ -57,13 +59,13 @@ impl ServerState {
     }
 
     /// Closes connection `handle` (its client is told) and lets the endpoint free it once done; returns how many
-    /// messages not yet acknowledged were discarded.
-    pub(crate) fn close_and_release(&mut self, handle: ConnectionHandle) -> u64 {
+    /// messages not yet acknowledged it let go of.
+    pub(crate) fn close_and_release(&mut self, handle: ConnectionHandle) -> Unfinished {
         let now = self.clock.now_us();
         let endpoint = self.socket.endpoint_mut();
         let discarded = endpoint
             .connection_mut(handle)
-            .map_or(0, |c| c.close(now) as u64);
+            .map_or(Unfinished::default(), |c| c.close(now));
         endpoint.release(handle);
         self.socket.drive(now, Some(handle));
         discarded

@@ -8,7 +8,7 @@ use super::packet::{self, Datagram, DecodeError, Hello, Ids, Kind, RefuseReason}
 use super::recv::{Arrival, Receiver};
 use super::send::{RttEstimator, Sender};
 use super::seq::Seq;
-use super::{Event, ReliableConfig, ReliableError, ReliableStats, Status, MIN_MTU};
+use super::{Event, ReliableConfig, ReliableError, ReliableStats, Status, Unfinished, MIN_MTU};
 use crate::link::Micros;
 use crate::rng::Rng;
 
@@ -266,11 +266,19 @@ impl Connection {
 
     fn fail(&mut self, error: ReliableError) {
         if self.is_open() {
-            self.stats.messages_discarded += self.sender.discard_all() as u64;
+            self.let_go();
             self.phase = Phase::Failed;
             self.events.push_back(Event::Failed(error.clone()));
             self.error = Some(error);
         }
+    }
+
+    /// Drops what the sender still holds, counted by kind.
+    fn let_go(&mut self) -> Unfinished {
+        let unfinished = self.sender.discard_all();
+        self.stats.messages_discarded += unfinished.unsent as u64;
+        self.stats.messages_unconfirmed += unfinished.unconfirmed as u64;
+        unfinished
     }
 
     /// Fails the connection because the transport underneath cannot carry its datagrams.
@@ -441,7 +449,7 @@ impl Connection {
             }
             Kind::Ping => self.receiver.request_ack(),
             Kind::Close => {
-                self.stats.messages_discarded += self.sender.discard_all() as u64;
+                self.let_go();
                 self.phase = Phase::Closed;
                 self.error = Some(ReliableError::PeerClosed);
                 self.close_ack_due = true;
@@ -704,16 +712,16 @@ impl Connection {
         true
     }
 
-    /// Closes this side at `now`: no more messages are accepted, messages not yet acknowledged are discarded
-    /// (counted in `messages_discarded`; returned), and the peer is told with CLOSE, repeated until it answers.
+    /// Closes this side at `now`: no more messages are accepted, messages not yet acknowledged are let go
+    /// (counted in `messages_discarded` or `messages_unconfirmed`; returned), and the peer is told with CLOSE,
+    /// repeated until it answers.
     /// Keep polling while [`is_draining`](Self::is_draining). To close without losing any message, wait until
     /// `stats().messages_pending` is 0.
-    pub fn close(&mut self, now: Micros) -> usize {
+    pub fn close(&mut self, now: Micros) -> Unfinished {
         if !self.is_open() {
-            return 0;
+            return Unfinished::default();
         }
-        let discarded = self.sender.discard_all();
-        self.stats.messages_discarded += discarded as u64;
+        let discarded = self.let_go();
         if self.peer.is_some() {
             self.closing = Some(Closing {
                 due: now,

@@ -357,7 +357,7 @@ impl<A: Clone + Eq + Hash> Endpoint<A> {
         self.accepting = false;
         let mut discarded = 0;
         for slot in self.slots.values_mut() {
-            discarded += slot.connection.close(now) as u64;
+            discarded += slot.connection.close(now).total() as u64;
         }
         let handles: Vec<_> = self.slots.keys().copied().collect();
         for handle in handles {

@@ -264,6 +264,23 @@ fn range(name: &'static str, value: i64, min: i64, max: i64) -> Result<usize, Re
     }
 }
 
+/// The messages a connection let go of, unacknowledged, when it closed or failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Unfinished {
+    /// Not yet sent whole: they cannot have arrived (counted in `messages_discarded`).
+    pub unsent: usize,
+    /// Sent whole but never acknowledged: they may well have arrived, the acknowledgement did not (counted in
+    /// `messages_unconfirmed`).
+    pub unconfirmed: usize,
+}
+
+impl Unfinished {
+    /// Both kinds together.
+    pub fn total(self) -> usize {
+        self.unsent + self.unconfirmed
+    }
+}
+
 /// A connection's counters and estimates.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ReliableStats {
@@ -305,9 +322,12 @@ pub struct ReliableStats {
     pub dropped_other_connection: u64,
     /// Checksum-valid datagrams of another protocol version (also counted in `dropped_invalid`).
     pub dropped_other_version: u64,
-    /// Messages accepted and then discarded because the connection closed or failed before they were
-    /// acknowledged.
+    /// Messages accepted and then discarded, not yet sent whole, because the connection closed or failed: they
+    /// never reached the peer.
     pub messages_discarded: u64,
+    /// Messages sent whole but not acknowledged when the connection closed or failed: they may have reached the
+    /// peer (a peer that quits right after its last message leaves them so).
+    pub messages_unconfirmed: u64,
     /// Whether new data waits because the receiver's window is full (its reader is behind).
     pub flow_blocked: bool,
 }

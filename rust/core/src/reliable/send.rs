@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::congestion::{Controller, Pacer};
 use super::packet::{fragment_cost, Acks, CONTROL_LEN, DATA_PREFIX_LEN, FIRST_FRAGMENT_EXTRA};
 use super::seq::Seq;
+use super::Unfinished;
 use crate::link::Micros;
 
 /// Clock granularity term of RFC 6298's RTO formula.
@@ -337,9 +338,14 @@ impl Sender {
         self.ack_work
     }
 
-    /// Drops every message not yet acknowledged (the connection closed) and returns how many there were.
-    pub fn discard_all(&mut self) -> usize {
-        let discarded = self.pending_messages;
+    /// Drops every message not yet acknowledged (the connection closed) and returns how many there were: those
+    /// not yet sent whole (they cannot have arrived) and those sent whole but not acknowledged (they may have).
+    pub fn discard_all(&mut self) -> Unfinished {
+        let unsent = self.queue.len() + self.current.is_some() as usize;
+        let discarded = Unfinished {
+            unsent,
+            unconfirmed: self.pending_messages.saturating_sub(unsent),
+        };
         self.queue.clear();
         self.current = None;
         self.in_flight.clear();

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 
 use super::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointEvent, Transmit};
-use super::{Connection, Event, ReliableConfig, TransportRefusal};
+use super::{Connection, Event, ReliableConfig, TransportRefusal, Unfinished};
 use crate::link::Micros;
 
 /// How long an owner may put without polling before [`Session::note_put`] says so (once).
@@ -21,8 +21,9 @@ pub struct Session {
     current: Option<ConnectionHandle>,
     /// The settings the next connection starts with.
     config: ReliableConfig,
-    /// Messages discarded by connections that were replaced.
+    /// Messages discarded and unconfirmed by connections that were replaced.
     discarded_before: u64,
+    unconfirmed_before: u64,
     put_unpolled_since: Option<Micros>,
     warned_unpolled: bool,
 }
@@ -35,6 +36,7 @@ impl Session {
             current: None,
             config,
             discarded_before: 0,
+            unconfirmed_before: 0,
             put_unpolled_since: None,
             warned_unpolled: false,
         }
@@ -72,16 +74,17 @@ impl Session {
     }
 
     /// Ends the current connection, if any, at `now`: closed properly (its CLOSE is repeated over its own
-    /// transport until answered) and its events dropped. Returns how many messages it discarded.
-    pub fn end(&mut self, now: Micros) -> u64 {
+    /// transport until answered) and its events dropped. Returns what it let go of unacknowledged.
+    pub fn end(&mut self, now: Micros) -> Unfinished {
         let Some(handle) = self.current.take() else {
-            return 0;
+            return Unfinished::default();
         };
-        let mut discarded = 0;
+        let mut discarded = Unfinished::default();
         if let Some(connection) = self.endpoint.connection_mut(handle) {
-            discarded = connection.close(now) as u64;
+            discarded = connection.close(now);
             while connection.poll_event().is_some() {}
             self.discarded_before += connection.stats().messages_discarded;
+            self.unconfirmed_before += connection.stats().messages_unconfirmed;
             self.config = connection.config().clone();
         }
         self.endpoint.release(handle);
@@ -89,8 +92,8 @@ impl Session {
     }
 
     /// Ends the current connection (see [`end`](Self::end)) and starts a new one over `transport` at `now`
-    /// (none when `transport` is `None`). Returns how many messages the old one discarded.
-    pub fn restart(&mut self, now: Micros, transport: Option<u64>) -> u64 {
+    /// (none when `transport` is `None`). Returns what the old one let go of unacknowledged.
+    pub fn restart(&mut self, now: Micros, transport: Option<u64>) -> Unfinished {
         let discarded = self.end(now);
         self.current = transport.map(|t| self.endpoint.connect(now, t, self.config.clone()));
         discarded
@@ -151,12 +154,21 @@ impl Session {
         None
     }
 
-    /// Messages discarded over this session's life: by replaced connections and by the current one.
+    /// Messages discarded over this session's life (never sent whole): by replaced connections and by the
+    /// current one.
     pub fn messages_discarded(&self) -> u64 {
         self.discarded_before
             + self
                 .connection()
                 .map_or(0, |c| c.stats().messages_discarded)
+    }
+
+    /// Messages sent whole but never acknowledged over this session's life (they may have arrived).
+    pub fn messages_unconfirmed(&self) -> u64 {
+        self.unconfirmed_before
+            + self
+                .connection()
+                .map_or(0, |c| c.stats().messages_unconfirmed)
     }
 
     /// The owner polled: puts since then are no longer unpolled.
