@@ -81,3 +81,21 @@ func test_every_property_is_visible_in_the_inspector() -> void:
 			checked += 1
 			assert_true(property["usage"] & PROPERTY_USAGE_EDITOR != 0, "%s.%s is shown in the inspector" % [cls, property["name"]])
 	assert_true(checked >= 22, "every property of every class was checked (%d)" % checked)
+
+
+## Every class has its icon in the editor (UdpLinkProxy had none): listed in the .gdextension, and the file exists.
+func test_every_class_has_an_icon() -> void:
+	var config := ConfigFile.new()
+	assert_ok(config.load("res://addons/peerkit/peerkit.gdextension"))
+	for cls in _classes():
+		var path: String = config.get_value("icons", cls, "")
+		assert_ne(path, "", "%s has an icon" % cls)
+		if path != "":
+			assert_true(FileAccess.file_exists(path), "%s's icon %s exists" % [cls, path])
+
+
+## The addon's own README (what a user who only has the zip reads) names every class.
+func test_the_addons_readme_names_every_class() -> void:
+	var readme := FileAccess.get_file_as_string("res://addons/peerkit/README.md")
+	for cls in _classes():
+		assert_true(readme.contains("`%s`" % cls), "addons/peerkit/README.md names %s" % cls)

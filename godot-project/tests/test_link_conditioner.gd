@@ -496,3 +496,30 @@ func test_a_multiplayer_peer_is_refused_pointing_to_multiplayer_link_conditioner
 	conditioner.inner = ENetMultiplayerPeer.new()
 	assert_null(conditioner.inner, "not taken")
 	assert_error_logged("ENetMultiplayerPeer is a MultiplayerPeer, for SceneMultiplayer; wrap it with MultiplayerLinkConditioner.wrap(peer) instead")
+
+
+## A LinkConditioner written to once and never polled used to keep the packet forever in silence. A second later
+## it says so, once.
+func test_one_put_and_no_poll_is_said_once() -> void:
+	var ends := LocalPacketPeer.create_pair()
+	var link := LinkConditioner.new()
+	link.inner = ends[0]
+	link.configure({"latency_ms": 10}, LinkConditioner.DIRECTION_OUTBOUND)
+	assert_ok(link.put_packet(PackedByteArray([1])))
+	await Engine.get_main_loop().create_timer(1.2).timeout
+	assert_error_logged("LinkConditioner: a packet put")
+	assert_eq(ends[1].get_available_packet_count(), 0, "still held: nothing moves without a poll")
+	link.poll()
+	assert_eq(ends[1].get_available_packet_count(), 1, "the poll delivers it")
+	# A conditioner that is polled is never warned: the same with a poll before the check.
+	var polled := LinkConditioner.new()
+	polled.inner = ends[0]
+	polled.configure({"latency_ms": 10}, LinkConditioner.DIRECTION_OUTBOUND)
+	polled.put_packet(PackedByteArray([2]))
+	polled.poll()
+	await Engine.get_main_loop().create_timer(1.2).timeout
+	var warnings := 0
+	for logged in errors.peek():
+		if String(logged["text"]).contains("LinkConditioner: a packet put"):
+			warnings += 1
+	assert_eq(warnings, 1, "only the unpolled one")

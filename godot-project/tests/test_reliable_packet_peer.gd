@@ -442,10 +442,10 @@ func test_putting_for_a_second_without_polling_warns_once() -> void:
 	OS.delay_msec(1100)
 	a.put_var("two")
 	a.put_var("three")
-	assert_error_logged("put_packet was called for 1.1 s without poll()")
+	assert_error_logged("a message put 1.1 s ago waits for poll()")
 	var warnings := 0
 	for logged in errors.peek():
-		if String(logged["text"]).contains("without poll()"):
+		if String(logged["text"]).contains("waits for poll()"):
 			warnings += 1
 	assert_eq(warnings, 1, "once")
 	a.poll()
@@ -490,3 +490,17 @@ func test_a_freed_peer_closes_its_connection_so_the_other_side_learns_at_once() 
 	assert_eq(a.get_error_message(), "the peer closed the connection")
 	var stats := a.get_stats()
 	assert_eq([stats["messages_discarded"], stats["messages_unconfirmed"]], [0, 0], "nothing lost")
+
+
+## A single put and no poll ever after used to wait in silence, CONNECTING forever. A second later it says so
+## (once), and the handshake times out even though nobody polls: the status reflects the time.
+func test_one_put_and_no_poll_is_said_and_the_handshake_still_times_out() -> void:
+	var ends := LocalPacketPeer.create_pair()
+	var a := ReliablePacketPeer.new()
+	a.timeout_ms = 500
+	a.inner = ends[0]
+	assert_ok(a.put_var("hello"))
+	await Engine.get_main_loop().create_timer(1.2).timeout
+	assert_error_logged("ago waits for poll()")
+	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_ERROR, "timed out, though never polled")
+	assert_true(a.get_error_message().contains("no answer to the handshake"), a.get_error_message())

@@ -5,7 +5,8 @@
 //!
 //! Sans-IO (no clock, no socket, no OS randomness; every input explicit, every result deterministic):
 //! [`link`] (the link model and the two-direction conditioner), [`reliable`] (the reliable protocol),
-//! [`multiplayer`] (the in-process network), [`pair`] (the in-memory connected pair), [`rng`]. The I/O
+//! [`multiplayer`] (the in-process network), [`pair`] (the in-memory connected pair), [`rng`], [`unpolled`]
+//! (when to say that a peer is not polled). The I/O
 //! boundary: [`io`] (UDP sockets and their receive thread).
 
 #![forbid(unsafe_code)]
@@ -17,3 +18,4 @@ pub mod pair;
 pub mod reliable;
 pub mod rng;
 pub mod sim;
+pub mod unpolled;

@@ -10,14 +10,15 @@ use godot::meta::conv::RawPtr;
 use godot::obj::EngineEnum;
 use godot::prelude::*;
 use peerkit_core::link::conditioner::{Conditioner, Directions, Sent};
-use peerkit_core::link::LinkConfigError;
+use peerkit_core::link::{LinkConfigError, Micros};
+use peerkit_core::unpolled::Unpolled;
 
 use super::clock::Clock;
 use super::error::refusal_hint;
 use super::error::Once;
 use super::live_links::{self, Tracked};
 use super::wrapping::{wraps, InnerPeer};
-use super::{ffi, link_settings};
+use super::{ffi, link_settings, poll_watch};
 
 /// The packet size reported when the inner peer does not tell its own: 16 MiB.
 const UNKNOWN_INNER_MAX_PACKET_SIZE: i64 = 16 * 1024 * 1024;
@@ -29,11 +30,16 @@ struct Link {
     inner_max_packet_size: i64,
     conditioner: Conditioner,
     clock: Clock,
+    /// Whether a packet the link holds waits for a poll, and whether that was said.
+    unpolled: Unpolled,
+    /// Whether a packet was ever held (the first asks for a later check that it was polled).
+    held_before: bool,
 }
 
 impl Link {
     /// Moves both directions: what is due goes out to the inner peer, what the inner peer received comes in.
     fn poll(&mut self) {
+        self.unpolled.polled();
         let now = self.clock.now_us();
         while let Some(packet) = self.conditioner.poll_outbound(now) {
             self.deliver(&packet);
@@ -49,8 +55,9 @@ impl Link {
         self.conditioner.poll_inbound(now);
     }
 
-    /// Offers a packet put by the user to the outbound direction, then sends what is due.
-    fn put(&mut self, packet: &[u8]) {
+    /// Offers a packet put by the user to the outbound direction, then sends what is due. Returns whether this
+    /// is the first packet of the object's life that the link holds (for the later check that it is polled).
+    fn put(&mut self, packet: &[u8]) -> bool {
         let now = self.clock.now_us();
         if let Sent::Now(bytes) = self.conditioner.send(now, packet) {
             self.deliver(bytes);
@@ -58,8 +65,33 @@ impl Link {
         while let Some(packet) = self.conditioner.poll_outbound(now) {
             self.deliver(&packet);
         }
+        // Only a packet the outbound model still holds waits for a poll (one sent at once, or dropped, does not).
+        if self.conditioner.outbound_stats().1 == 0 {
+            return false;
+        }
+        if let Some(waited) = self.unpolled.put(now) {
+            warn_unpolled(waited);
+        }
+        !std::mem::replace(&mut self.held_before, true)
     }
 
+    /// The later check of a first held packet: if it still waits for a poll, says so (once).
+    fn check_unpolled(&mut self) {
+        if let Some(waited) = self.unpolled.still_waiting(self.clock.now_us()) {
+            warn_unpolled(waited);
+        }
+    }
+}
+
+/// Says that packets wait for a poll (once per conditioner).
+fn warn_unpolled(waited: Micros) {
+    godot_warn!(
+        "LinkConditioner: a packet put {:.1} s ago waits for poll(): a LinkConditioner moves packets only when it is polled (poll(), get_packet() and get_available_packet_count() poll). Call poll() every frame",
+        waited as f64 / 1e6
+    );
+}
+
+impl Link {
     /// Gives a packet to the inner peer, counting a refusal and explaining each kind the first time.
     fn deliver(&mut self, packet: &[u8]) {
         let Some(inner) = self.inner.as_mut() else {
@@ -139,6 +171,8 @@ impl IPacketPeerExtension for LinkConditioner {
                 inner_max_packet_size: 0,
                 conditioner: starting_conditioner(),
                 clock: Clock::real(),
+                unpolled: Unpolled::default(),
+                held_before: false,
             }),
             current: Bytes::new(),
             no_inner_get: Once::default(),
@@ -195,7 +229,16 @@ impl IPacketPeerExtension for LinkConditioner {
                 );
                         return Error::ERR_INVALID_PARAMETER;
                     }
-                    link.put(packet);
+                    if link.put(packet) {
+                        let id = self.base().instance_id();
+                        poll_watch::check_later(move || {
+                            if let Ok(mut conditioner) =
+                                Gd::<LinkConditioner>::try_from_instance_id(id)
+                            {
+                                conditioner.bind_mut().link.get_mut().check_unpolled();
+                            }
+                        });
+                    }
                     Error::OK
                 },
             )

@@ -13,6 +13,7 @@ mod local_packet_peer;
 mod multiplayer_link_conditioner;
 #[cfg(feature = "test-hooks")]
 mod panic_probe;
+mod poll_watch;
 mod reliable_packet_peer;
 mod reliable_server;
 mod transfer_mode;

@@ -18,6 +18,7 @@ use super::clock::{os_seed, Clock};
 use super::error::{transport_refusal, GodotErrorCode};
 use super::ffi;
 use super::live_links::Tracked;
+use super::poll_watch;
 use super::reliable_server::SharedServer;
 use super::wrapping::{wraps, InnerPeer};
 
@@ -45,6 +46,8 @@ struct Channel {
     seed: u64,
     /// Reused for every datagram written.
     datagram: Vec<u8>,
+    /// Whether anything was ever put (the first put asks for a later check that it was polled).
+    put_before: bool,
 }
 
 impl Channel {
@@ -58,6 +61,7 @@ impl Channel {
             },
             seed: 0,
             datagram: Vec::new(),
+            put_before: false,
         }
     }
 
@@ -268,14 +272,31 @@ impl Channel {
     }
 
     /// The script put a message: after a second of puts without a poll, says once that nothing moves without one.
-    fn put_by_script(&mut self) {
+    /// Returns whether this was the first put of the object's life (for the later check of a single put).
+    fn put_by_script(&mut self) -> bool {
         if let Backend::Inner { session, clock, .. } = &mut self.backend {
             if let Some(waited) = session.note_put(clock.now_us()) {
-                godot_warn!(
-                    "ReliablePacketPeer: put_packet was called for {:.1} s without poll(): messages, acknowledgements and retransmissions move only when the peer is polled (and a LinkConditioner underneath moves packets only then too). Call poll() every frame, on both sides",
-                    waited as f64 / 1e6
-                );
+                warn_unpolled(waited);
             }
+        }
+        !std::mem::replace(&mut self.put_before, true)
+    }
+
+    /// The later check of a first put: if it still waits for a poll, says so (once).
+    fn check_unpolled(&mut self) {
+        if let Backend::Inner { session, clock, .. } = &mut self.backend {
+            if let Some(waited) = session.unpolled_due(clock.now_us()) {
+                warn_unpolled(waited);
+            }
+        }
+    }
+
+    /// Runs the timers due now without sending (a status asked for between polls reflects the time: a handshake
+    /// nobody polls still times out).
+    fn check_timeouts(&mut self) {
+        match &mut self.backend {
+            Backend::Inner { session, clock, .. } => session.handle_timeout(clock.now_us()),
+            Backend::Server { server, handle } => server.borrow_mut().handle_timeout(*handle),
         }
     }
 }
@@ -433,7 +454,15 @@ impl IPacketPeerExtension for ReliablePacketPeer {
                         godot_error!("ReliablePacketPeer.put_packet: no inner peer; set `inner` to the PacketPeer to send over");
                         return Error::ERR_UNCONFIGURED;
                     }
-                    self.channel.get_mut().put_by_script();
+                    if self.channel.get_mut().put_by_script() {
+                        let id = self.base().instance_id();
+                        poll_watch::check_later(move || {
+                            if let Ok(mut peer) = Gd::<ReliablePacketPeer>::try_from_instance_id(id)
+                            {
+                                peer.bind_mut().channel.get_mut().check_unpolled();
+                            }
+                        });
+                    }
                     self.poll_and_announce();
                     // Check before copying, so a refused message costs nothing.
                     let result = self.channel.get_mut().with_connection_mut(|c| {
@@ -684,6 +713,9 @@ impl ReliablePacketPeer {
     /// [constant STATUS_ERROR].
     #[func]
     fn get_status(&self) -> i64 {
+        if let Ok(mut channel) = self.channel.try_borrow_mut() {
+            channel.check_timeouts();
+        }
         match self
             .channel
             .borrow()
@@ -767,6 +799,14 @@ impl ReliablePacketPeer {
             "inner_refused" => channel.transport_refused() as i64,
         }
     }
+}
+
+/// Says that messages wait for a poll (once per peer).
+fn warn_unpolled(waited: Micros) {
+    godot_warn!(
+        "ReliablePacketPeer: a message put {:.1} s ago waits for poll(): messages, acknowledgements and retransmissions move only when the peer is polled (and a LinkConditioner underneath moves packets only then too). Call poll() every frame, on both sides",
+        waited as f64 / 1e6
+    );
 }
 
 /// Warns that starting over or closing let go of messages that were accepted and not yet acknowledged.

@@ -53,6 +53,12 @@ impl ServerState {
         self.socket.endpoint_mut().connection_mut(handle)
     }
 
+    /// Runs connection `handle`'s timers due now, sending nothing.
+    pub(crate) fn handle_timeout(&mut self, handle: ConnectionHandle) {
+        let now = self.clock.now_us();
+        self.socket.endpoint_mut().handle_timeout_for(handle, now);
+    }
+
     /// The next event of connection `handle`.
     pub(crate) fn poll_event(&mut self, handle: ConnectionHandle) -> Option<Event> {
         self.socket.endpoint_mut().poll_event(handle)

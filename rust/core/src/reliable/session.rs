@@ -10,9 +10,7 @@ use bytes::Bytes;
 use super::endpoint::{ConnectionHandle, Endpoint, EndpointConfig, EndpointEvent, Transmit};
 use super::{Connection, Event, ReliableConfig, TransportRefusal, Unfinished};
 use crate::link::Micros;
-
-/// How long an owner may put without polling before [`Session::note_put`] says so (once).
-pub const UNPOLLED_WARNING_US: Micros = 1_000_000;
+use crate::unpolled::Unpolled;
 
 /// One current connection over a numbered transport, and the goodbyes of the ones before it.
 #[derive(Debug)]
@@ -24,8 +22,7 @@ pub struct Session {
     /// Messages discarded and unconfirmed by connections that were replaced.
     discarded_before: u64,
     unconfirmed_before: u64,
-    put_unpolled_since: Option<Micros>,
-    warned_unpolled: bool,
+    unpolled: Unpolled,
 }
 
 impl Session {
@@ -37,8 +34,7 @@ impl Session {
             config,
             discarded_before: 0,
             unconfirmed_before: 0,
-            put_unpolled_since: None,
-            warned_unpolled: false,
+            unpolled: Unpolled::default(),
         }
     }
 
@@ -173,15 +169,16 @@ impl Session {
 
     /// The owner polled: puts since then are no longer unpolled.
     pub fn note_polled(&mut self) {
-        self.put_unpolled_since = None;
+        self.unpolled.polled();
     }
 
-    /// The owner put a message at `now`: after [`UNPOLLED_WARNING_US`] of puts without a poll, returns (once in
-    /// the session's life) how long it has been, so the owner can say that nothing moves without a poll.
+    /// The owner put a message at `now`: see [`Unpolled::put`].
     pub fn note_put(&mut self, now: Micros) -> Option<Micros> {
-        let since = *self.put_unpolled_since.get_or_insert(now);
-        let waited = now.saturating_sub(since);
-        (waited >= UNPOLLED_WARNING_US && !std::mem::replace(&mut self.warned_unpolled, true))
-            .then_some(waited)
+        self.unpolled.put(now)
+    }
+
+    /// A timer's check, at `now`, with nothing more put: see [`Unpolled::still_waiting`].
+    pub fn unpolled_due(&mut self, now: Micros) -> Option<Micros> {
+        self.unpolled.still_waiting(now)
     }
 }
