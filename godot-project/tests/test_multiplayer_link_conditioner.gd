@@ -480,3 +480,24 @@ func test_wrap_applies_the_preset_outbound_unless_told_both() -> void:
 	assert_eq(one_way.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_INBOUND), clean)
 	var both := MultiplayerLinkConditioner.wrap(ENetMultiplayerPeer.new(), "3g", MultiplayerLinkConditioner.DIRECTION_BOTH)
 	assert_eq(both.get_link_conditions(0, MultiplayerLinkConditioner.DIRECTION_INBOUND), three_g)
+
+
+## After a remote peer leaves (the other process quit), its links' counters stay in get_stats()["departed"]; an
+## end-of-match report used to find get_stats()["peers"] empty.
+func test_a_departed_peers_counters_stay_in_the_stats() -> void:
+	_enet_session(2)
+	var a := _id("a")
+	var server: MultiplayerLinkConditioner = wrapped["server"]
+	server.set_target_peer(a)
+	server.set_transfer_mode(MultiplayerPeer.TRANSFER_MODE_RELIABLE)
+	assert_ok(server.put_packet(PackedByteArray([1, 2, 3])))
+	_advance(1)
+	_settle()
+	var sent: int = server.get_stats()["peers"][a]["outbound"]["packets_in"]
+	assert_true(sent > 0)
+	server.disconnect_peer(a)
+	assert_true(_until(func() -> bool: return not server.get_stats()["peers"].has(a)), "a left")
+	var stats: Dictionary = server.get_stats()
+	assert_true(stats["departed"].has(a), "its counters stay")
+	assert_eq(stats["departed"][a]["outbound"]["packets_in"], sent, "as they stood when it left")
+	assert_false(stats["departed"].has(_id("b")), "b is still here")

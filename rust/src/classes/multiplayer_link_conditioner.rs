@@ -17,7 +17,7 @@ use godot::obj::EngineEnum;
 use godot::prelude::*;
 use peerkit_core::link::conditioner::Directions;
 use peerkit_core::link::LinkConfigError;
-use peerkit_core::multiplayer::conditioner::{LinkChangeError, PeerLinks};
+use peerkit_core::multiplayer::conditioner::{LinkChangeError, LinkPairStats, PeerLinks};
 use peerkit_core::multiplayer::{PeerId, TransferMode, MAX_CHANNEL, MAX_PACKET_SIZE_LIMIT};
 
 use super::clock::Clock;
@@ -565,20 +565,26 @@ impl MultiplayerLinkConditioner {
     /// error); and [code]"peers"[/code], from each connected remote peer's id to
     /// [code]{"outbound": ..., "inbound": ...}[/code], each direction's counters as in
     /// [method LinkConditioner.get_stats] plus [code]"retransmitted"[/code] (simulated retransmissions of
-    /// reliable packets).
+    /// reliable packets); and [code]"departed"[/code], the same for remote peers that left (the 32 most
+    /// recent, as their links stood when each left), so a report at the end of a match still has them after
+    /// the other side quit.
     #[func]
     fn get_stats(&self) -> VarDictionary {
+        let pair_stats = |pair: &LinkPairStats| {
+            vdict! {
+                "outbound" => &link_settings::lane_stats(&pair.outbound, pair.outbound_queued),
+                "inbound" => &link_settings::lane_stats(&pair.inbound, pair.inbound_queued),
+            }
+        };
         let mut peers = VarDictionary::new();
         for id in self.links.peers() {
             if let Some(pair) = self.links.link_stats(id) {
-                peers.set(
-                    id,
-                    &vdict! {
-                        "outbound" => &link_settings::lane_stats(&pair.outbound, pair.outbound_queued),
-                        "inbound" => &link_settings::lane_stats(&pair.inbound, pair.inbound_queued),
-                    },
-                );
+                peers.set(id, &pair_stats(&pair));
             }
+        }
+        let mut departed = VarDictionary::new();
+        for (id, pair) in self.links.departed() {
+            departed.set(*id, &pair_stats(pair));
         }
         let own = self.links.stats();
         let (refused, last) = self.links.refusals();
@@ -590,6 +596,7 @@ impl MultiplayerLinkConditioner {
             "inner_refused" => refused as i64,
             "last_inner_error" => last.map_or(Error::OK, |code| Error::from_ord(code as i32)),
             "peers" => &peers,
+            "departed" => &departed,
         }
     }
 

@@ -56,6 +56,9 @@ pub struct LinkPairStats {
     pub inbound_queued: usize,
 }
 
+/// How many departed peers' counters [`PeerLinks::departed`] keeps: the most recent.
+pub const MAX_DEPARTED: usize = 32;
+
 /// Why [`PeerLinks::configure`] refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkChangeError<E> {
@@ -81,6 +84,9 @@ pub struct PeerLinks {
     inbox: VecDeque<Packet>,
     stats: PeerLinksStats,
     refusals: Refusals,
+    /// The counters of remote peers that left, as they stood when each left (the most recent
+    /// [`MAX_DEPARTED`]), so a report at the end of a match still has them.
+    departed: VecDeque<(PeerId, LinkPairStats)>,
 }
 
 impl PeerLinks {
@@ -95,6 +101,7 @@ impl PeerLinks {
             inbox: VecDeque::new(),
             stats: PeerLinksStats::default(),
             refusals: Refusals::default(),
+            departed: VecDeque::new(),
         }
     }
 
@@ -135,6 +142,18 @@ impl PeerLinks {
         let Some(link) = self.links.remove(&peer) else {
             return 0;
         };
+        if self.departed.len() == MAX_DEPARTED {
+            self.departed.pop_front();
+        }
+        self.departed.push_back((
+            peer,
+            LinkPairStats {
+                outbound: *link.outbound.model.stats(),
+                outbound_queued: link.outbound.model.queued(),
+                inbound: *link.inbound.model.stats(),
+                inbound_queued: link.inbound.model.queued(),
+            },
+        ));
         let waiting = self.passed_out.len();
         self.passed_out.retain(|(to, _)| *to != peer);
         let dropped = link.outbound.model.queued()
@@ -153,6 +172,12 @@ impl PeerLinks {
         self.stats.dropped_disconnected += self.inbox.len() as u64;
         self.inbox.clear();
         dropped
+    }
+
+    /// The counters of the remote peers that left (the most recent [`MAX_DEPARTED`], oldest first), as they
+    /// stood when each left: what its lanes still held then was dropped (`dropped_disconnected`).
+    pub fn departed(&self) -> impl Iterator<Item = &(PeerId, LinkPairStats)> {
+        self.departed.iter()
     }
 
     /// The connected remote peers, in increasing order.

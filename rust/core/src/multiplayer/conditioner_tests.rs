@@ -1,6 +1,6 @@
 use bytes::Bytes;
 
-use super::conditioner::{LinkChangeError, PeerLinks};
+use super::conditioner::{LinkChangeError, PeerLinks, MAX_DEPARTED};
 use super::*;
 use crate::link::conditioner::Directions;
 use crate::link::{LinkConfig, LinkConfigError, MAX_RELIABLE_HELD, MAX_RELIABLE_RETRANSMISSIONS};
@@ -409,4 +409,33 @@ fn the_clean_fast_path_keeps_the_ordering_state_and_is_counted() {
     });
     l.send(2000 * MS, 2, R, 0, data(7)).unwrap();
     assert_eq!(l.disconnect(2), 1);
+}
+
+/// A peer that leaves keeps its counters in `departed` (an end-of-match report used to find nothing), the most
+/// recent `MAX_DEPARTED` of them.
+#[test]
+fn a_departed_peers_counters_stay_readable() {
+    let mut links = PeerLinks::new(1);
+    links.connect(2);
+    for _ in 0..5 {
+        links
+            .send(0, 2, TransferMode::Unreliable, 0, Bytes::from_static(b"x"))
+            .unwrap();
+    }
+    while links.poll_outbound(0).is_some() {}
+    let before = links.link_stats(2).unwrap();
+    assert_eq!(before.outbound.packets_in, 5);
+    links.disconnect(2);
+    assert_eq!(links.link_stats(2), None);
+    let departed: Vec<_> = links.departed().copied().collect();
+    assert_eq!(departed, vec![(2, before)]);
+    for id in 3..3 + MAX_DEPARTED as PeerId {
+        links.connect(id);
+        links.disconnect(id);
+    }
+    assert_eq!(links.departed().count(), MAX_DEPARTED);
+    assert!(
+        links.departed().all(|(id, _)| *id != 2),
+        "the oldest went first"
+    );
 }
