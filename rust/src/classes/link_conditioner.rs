@@ -126,7 +126,9 @@ impl Link {
 /// Time is real time by default. With [member use_manual_clock], time moves only through [method advance], and
 /// with the same [member seed] the same calls give the same deliveries on every run: use that in tests.
 /// Queued packets move when [method poll] is called; [method PacketPeer.get_available_packet_count],
-/// [method PacketPeer.get_packet] and [method PacketPeer.put_packet] poll too.
+/// [method PacketPeer.get_packet] and [method PacketPeer.put_packet] poll too. A conditioner that holds a
+/// packet and is never polled says so once, a second later. A [MultiplayerPeer] is refused as [member inner]:
+/// wrap it with [method MultiplayerLinkConditioner.wrap].
 #[derive(GodotClass)]
 #[class(tool, base = PacketPeerExtension)]
 pub struct LinkConditioner {

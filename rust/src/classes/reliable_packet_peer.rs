@@ -362,15 +362,17 @@ impl Drop for Channel {
 /// The receiver grants the sender credit as its reader reads, so a reader that falls behind holds the sender
 /// back instead of losing data. Call [method poll] on both sides at least once per frame (get, put and
 /// [method PacketPeer.get_available_packet_count] poll too): it sends handshakes, acknowledgements,
-/// retransmissions and keepalives. When the send buffer is full, [method PacketPeer.put_packet] returns
-/// [constant ERR_BUSY] and queues nothing. The checksum on every datagram catches corruption; it is not a
+/// retransmissions and keepalives (a peer given a message and never polled warns once, a second later). When
+/// the send buffer is full, [method PacketPeer.put_packet] returns [constant ERR_BUSY] and queues nothing.
+/// Freeing the peer closes its connection, so the other side learns at once. For a server that takes many
+/// clients on one port, see [ReliableServer]. The checksum on every datagram catches corruption; it is not a
 /// defence against a deliberate attacker who can see the traffic (use [PacketPeerDTLS] underneath).
 #[derive(GodotClass)]
 #[class(tool, base = PacketPeerExtension)]
 pub struct ReliablePacketPeer {
     /// The unreliable peer the messages travel over. Setting it closes the current connection properly (the
-    /// other side is told; messages not yet acknowledged are discarded, counted in
-    /// [code]messages_discarded[/code] with a warning) and starts a new one ([constant STATUS_CONNECTING]).
+    /// other side is told; messages not yet acknowledged are let go, counted in [code]messages_discarded[/code]
+    /// or [code]messages_unconfirmed[/code] with a warning) and starts a new one ([constant STATUS_CONNECTING]).
     /// Setting it to this peer, or to a peer that wraps this peer, is refused.
     #[var(get = get_inner, set = set_inner, usage_flags = [EDITOR])]
     inner: PhantomVar<Option<Gd<PacketPeer>>>,
@@ -740,10 +742,10 @@ impl ReliablePacketPeer {
             .unwrap_or_default()
     }
 
-    /// Closes the connection: no more messages are accepted, messages not yet acknowledged are discarded
-    /// (counted in [code]messages_discarded[/code], with a warning), and the other side is told (CLOSE is
-    /// repeated until it answers, as long as this peer is polled). To close without losing any message, wait
-    /// until [code]get_stats().messages_pending[/code] is 0.
+    /// Closes the connection: no more messages are accepted, messages not yet acknowledged are let go (counted
+    /// in [code]messages_discarded[/code] or [code]messages_unconfirmed[/code], with a warning), and the other
+    /// side is told (CLOSE is repeated until it answers, as long as this peer is polled). To close without
+    /// losing any message, wait until [code]get_stats().messages_pending[/code] is 0.
     #[func]
     fn close(&mut self) {
         let channel = self.channel.get_mut();
@@ -758,7 +760,9 @@ impl ReliablePacketPeer {
     /// [code]rtt_variance_ms[/code], [code]rto_ms[/code] (retransmission timeout), [code]messages_sent[/code],
     /// [code]messages_received[/code], [code]messages_pending[/code] (put but not yet acknowledged),
     /// [code]messages_discarded[/code] (put, then discarded by [method close], a new [member inner], or a
-    /// failure, before they were acknowledged; counted over this object's life), [code]datagrams_sent[/code],
+    /// failure before they were sent whole: they never reached the other side; counted over this object's life),
+    /// [code]messages_unconfirmed[/code] (sent whole but not acknowledged when the connection ended: they may
+    /// well have arrived, as when the other side quits right after its last message), [code]datagrams_sent[/code],
     /// [code]datagrams_received[/code], [code]retransmissions[/code], [code]bytes_in_flight[/code],
     /// [code]congestion_window[/code] (datagrams), [code]flow_blocked[/code] ([code]true[/code] while the other
     /// side's reader is behind and holds this side back), and datagrams dropped:

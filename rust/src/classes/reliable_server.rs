@@ -18,8 +18,12 @@ use peerkit_core::reliable::{
 use super::clock::{os_seed, Clock};
 use super::reliable_packet_peer::ReliablePacketPeer;
 
-/// The most connections a server may be set to hold.
-const MAX_CONNECTIONS_LIMIT: i64 = 4096;
+/// A connection limit, checked by the core; an error naming the property when out of range.
+fn checked_limit(name: &'static str, count: i64) -> Option<usize> {
+    EndpointConfig::check_limit(name, count)
+        .map_err(|e| godot_error!("ReliableServer.{name}: {e}"))
+        .ok()
+}
 
 /// A listening server's socket and clock, shared by the server and the ReliablePacketPeers it handed out (each
 /// drives it when polled), for as long as any of them lives.
@@ -336,12 +340,9 @@ impl ReliableServer {
     /// Sets [member max_pending_connections] (1 to 4096); out of range pushes an error and changes nothing.
     #[func]
     fn set_max_pending_connections(&mut self, count: i64) {
-        match usize::try_from(count) {
-            Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&count) => {
-                self.config.max_pending = n;
-                self.apply_config();
-            }
-            _ => godot_error!("ReliableServer.max_pending_connections must be between 1 and {MAX_CONNECTIONS_LIMIT}, got {count}"),
+        if let Some(n) = checked_limit("max_pending_connections", count) {
+            self.config.max_pending = n;
+            self.apply_config();
         }
     }
 
@@ -355,12 +356,9 @@ impl ReliableServer {
     /// ends no connection: new ones are refused until fewer are held.
     #[func]
     fn set_max_connections(&mut self, count: i64) {
-        match usize::try_from(count) {
-            Ok(n) if (1..=MAX_CONNECTIONS_LIMIT).contains(&count) => {
-                self.config.max_connections = n;
-                self.apply_config();
-            }
-            _ => godot_error!("ReliableServer.max_connections must be between 1 and {MAX_CONNECTIONS_LIMIT}, got {count}"),
+        if let Some(n) = checked_limit("max_connections", count) {
+            self.config.max_connections = n;
+            self.apply_config();
         }
     }
 

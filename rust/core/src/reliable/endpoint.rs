@@ -51,6 +51,17 @@ pub struct EndpointConfig {
     pub max_pending: usize,
 }
 
+/// The largest `max_connections` or `max_pending` a setter accepts.
+pub const MAX_CONNECTIONS_LIMIT: usize = 4096;
+
+impl EndpointConfig {
+    /// Checks a connection limit (`max_connections` or `max_pending`, named `name`): 1 to
+    /// [`MAX_CONNECTIONS_LIMIT`].
+    pub fn check_limit(name: &'static str, value: i64) -> Result<usize, super::ReliableError> {
+        super::range(name, value, 1, MAX_CONNECTIONS_LIMIT as i64)
+    }
+}
+
 impl Default for EndpointConfig {
     fn default() -> Self {
         Self {

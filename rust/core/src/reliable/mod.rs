@@ -251,7 +251,12 @@ fn refusal_text(reason: RefuseReason) -> &'static str {
     }
 }
 
-fn range(name: &'static str, value: i64, min: i64, max: i64) -> Result<usize, ReliableError> {
+pub(crate) fn range(
+    name: &'static str,
+    value: i64,
+    min: i64,
+    max: i64,
+) -> Result<usize, ReliableError> {
     if (min..=max).contains(&value) {
         Ok(value as usize)
     } else {
