@@ -504,3 +504,27 @@ func test_one_put_and_no_poll_is_said_and_the_handshake_still_times_out() -> voi
 	assert_error_logged("ago waits for poll()")
 	assert_eq(a.get_status(), ReliablePacketPeer.STATUS_ERROR, "timed out, though never polled")
 	assert_true(a.get_error_message().contains("no answer to the handshake"), a.get_error_message())
+
+
+## A side that only receives reported its handshake's round trip for the whole connection (628 ms, where the
+## sender measured 90). Reading its stats now has it probe the path, so the figure a game shows follows it.
+func test_a_receive_only_peer_reports_the_paths_round_trip_while_it_is_read() -> void:
+	var setup := _lossy_setup({"latency_ms": 10})
+	var a: ReliablePacketPeer = setup["a"]
+	var b: ReliablePacketPeer = setup["b"]
+	for i in 20:
+		_tick(setup["all"], 5)
+	assert_eq(b.get_status(), ReliablePacketPeer.STATUS_CONNECTED)
+	for side in ["link_a", "link_b"]:
+		setup[side].configure({"latency_ms": 45}, LinkConditioner.DIRECTION_OUTBOUND)
+	for step in 400:  # 4 simulated seconds: a streams, b only reads, and shows its ping every 100 ms
+		a.put_var(step)
+		_tick(setup["all"], 10)
+		while b.get_available_packet_count() > 0:
+			b.get_var()
+		if step % 10 == 0:
+			b.get_stats()
+	var sender: float = a.get_stats()["rtt_ms"]
+	var receiver: float = b.get_stats()["rtt_ms"]
+	assert_between(sender, 85.0, 110.0, "the sender measures the path")
+	assert_between(receiver, 85.0, 110.0, "and so does the side that only receives (was the handshake's 20 ms)")

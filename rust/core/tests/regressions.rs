@@ -344,3 +344,88 @@ fn messages_sent_whole_but_unacknowledged_are_unconfirmed_not_discarded() {
         (24, 16)
     );
 }
+
+/// Runs a one-way stream from `a` to `b` for `seconds` of simulated time after the path slowed from 10 to 50 ms
+/// each way, `b` asking for its round trip every half second when `ask`; returns `b`'s smoothed round trip.
+fn receive_only_rtt_after_the_path_slowed(ask: bool, seconds: u64) -> u64 {
+    let mut pair = Pair::new(ReliableConfig::default(), link(10.0), 3);
+    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
+        pair.step();
+    }
+    pair.set_links(link(50.0));
+    let end = pair.now + seconds * 1_000_000;
+    let mut next_send = pair.now;
+    let mut next_ask = pair.now;
+    while pair.now < end {
+        if pair.now >= next_send {
+            pair.a.send(Bytes::from_static(b"position")).unwrap();
+            next_send += 10_000;
+        }
+        if ask && pair.now >= next_ask {
+            pair.b.want_rtt(pair.now);
+            next_ask += 500_000;
+        }
+        pair.step();
+        while pair.b.recv().is_some() {}
+    }
+    pair.b.stats().srtt_us
+}
+
+/// A side that only receives used to report the round trip of its handshake for the whole connection, however
+/// the path changed (628 ms from a handshake, while the sender measured 90). While its round trip is asked for,
+/// it probes the path and follows it: about 100 ms here, after the path slowed from 20 ms round trips.
+#[test]
+fn a_receive_only_side_measures_the_round_trip_while_it_is_asked_for() {
+    let asked = receive_only_rtt_after_the_path_slowed(true, 5);
+    assert!(
+        (95_000..=115_000).contains(&asked),
+        "receive-only srtt {asked} us"
+    );
+    // Nobody asking: no probes, and the handshake's estimate stays (a connection nobody reads sends nothing extra).
+    let unasked = receive_only_rtt_after_the_path_slowed(false, 5);
+    assert!(unasked < 30_000, "unasked srtt {unasked} us");
+}
+
+/// A path that slows beyond the retransmission timeout (20 ms round trips, then 100 ms): every datagram was
+/// sent twice before its acknowledgement came, Karn's rule then allowed no sample, and the timeout stayed at
+/// 85 ms for good, half the datagrams resent for ever. Once no datagram sent once has been sampled for four
+/// timeouts, a spurious retransmission's acknowledgement is taken as the first transmission's round trip.
+#[test]
+fn a_path_that_slows_beyond_the_timeout_is_measured_again() {
+    let mut pair = Pair::new(ReliableConfig::default(), link(10.0), 5);
+    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
+        pair.step();
+    }
+    pair.set_links(link(50.0));
+    let end = pair.now + 5_000_000;
+    let mut next_send = pair.now;
+    while pair.now < end {
+        if pair.now >= next_send {
+            pair.a.send(Bytes::from_static(b"position")).unwrap();
+            next_send += 10_000;
+        }
+        pair.step();
+        while pair.b.recv().is_some() {}
+    }
+    let before = pair.a.stats();
+    assert!(
+        (95_000..=115_000).contains(&before.srtt_us),
+        "the sender's srtt is {} us",
+        before.srtt_us
+    );
+    // And the resending stops: over the next second, nearly nothing is sent twice.
+    let until = pair.now + 1_000_000;
+    while pair.now < until {
+        if pair.now >= next_send {
+            pair.a.send(Bytes::from_static(b"position")).unwrap();
+            next_send += 10_000;
+        }
+        pair.step();
+        while pair.b.recv().is_some() {}
+    }
+    let resent = pair.a.stats().retransmissions - before.retransmissions;
+    assert!(
+        resent <= 2,
+        "{resent} retransmissions in a second of 100 messages"
+    );
+}

@@ -12,6 +12,13 @@ use super::{Event, ReliableConfig, ReliableError, ReliableStats, Status, Unfinis
 use crate::link::Micros;
 use crate::rng::Rng;
 
+/// While its round trip is asked for ([`Connection::want_rtt`]), a side that has sent no DATA for this long (a
+/// receiver that only acknowledges) probes the round trip this often, so its estimate follows the path instead
+/// of staying the handshake's.
+const PROBE_INTERVAL_US: Micros = 200_000;
+/// How long one [`Connection::want_rtt`] keeps the probes going.
+const PROBE_WANTED_US: Micros = 2_000_000;
+
 /// How many times `close` sends CLOSE, a retransmission timeout apart and doubling, before giving up on an
 /// answer.
 const CLOSE_ATTEMPTS: u32 = 8;
@@ -88,6 +95,15 @@ pub struct Connection {
     /// A server answered a HELLO that too many connections were pending: the handshake goes on, and its
     /// timeout reports that refusal.
     refused_busy: bool,
+    /// When this side last sent DATA or a probe (its own round-trip samples come from either).
+    last_sampled_send: Micros,
+    /// The round-trip probe in flight: its token and when it went out.
+    probe_sent: Option<(u32, Micros)>,
+    /// A probe of the peer's to answer: its token and when it arrived.
+    echo_due: Option<(u32, Micros)>,
+    /// Until when the owner wants a fresh round trip (probes are sent only then, so a connection nobody asks
+    /// about sends nothing extra).
+    probe_wanted_until: Option<Micros>,
 }
 
 impl Connection {
@@ -150,6 +166,10 @@ impl Connection {
             responder: false,
             not_ready: None,
             refused_busy: false,
+            last_sampled_send: now,
+            probe_sent: None,
+            echo_due: None,
+            probe_wanted_until: None,
         }
     }
 
@@ -447,7 +467,24 @@ impl Connection {
                     Err(e) => self.fail(e),
                 }
             }
-            Kind::Ping => self.receiver.request_ack(),
+            // A probe is answered by an echo (which carries acknowledgements too); a plain PING by an ACK.
+            Kind::Ping => match d.probe {
+                Some(token) => self.echo_due = Some((token, now)),
+                None => self.receiver.request_ack(),
+            },
+            Kind::Ack => {
+                if let (Some((token, delay_us)), Some((sent_token, sent_at))) =
+                    (d.echo, self.probe_sent)
+                {
+                    if token == sent_token {
+                        self.probe_sent = None;
+                        let rtt = now
+                            .saturating_sub(sent_at)
+                            .saturating_sub(delay_us as Micros);
+                        self.sender.rtt_probe_sample(now, rtt.max(1));
+                    }
+                }
+            }
             Kind::Close => {
                 self.let_go();
                 self.phase = Phase::Closed;
@@ -455,7 +492,7 @@ impl Connection {
                 self.close_ack_due = true;
                 self.events.push_back(Event::Closed { by_peer: true });
             }
-            Kind::Ack | Kind::Hello | Kind::CloseAck | Kind::Refuse => {}
+            Kind::Hello | Kind::CloseAck | Kind::Refuse => {}
         }
     }
 
@@ -553,6 +590,9 @@ impl Connection {
         if self.close_ack_due || self.parting_hello {
             return Some(self.last_sent);
         }
+        if let Some((_, arrived)) = self.echo_due {
+            return Some(arrived);
+        }
         match self.phase {
             Phase::Failed => None,
             Phase::Closed => self.closing.map(|c| c.due),
@@ -566,6 +606,7 @@ impl Connection {
                     self.sender.timeout_due(),
                     self.probe_due,
                     self.sender.pacing_due(),
+                    self.next_probe(),
                 ]
                 .into_iter()
                 .flatten()
@@ -669,8 +710,14 @@ impl Connection {
     }
 
     fn transmit_established(&mut self, now: Micros, ids: Ids, buf: &mut Vec<u8>) -> bool {
+        if let Some((token, arrived)) = self.echo_due.take() {
+            let delay = now.saturating_sub(arrived).min(u32::MAX as Micros) as u32;
+            packet::encode_echo(buf, ids, self.receiver.acks(now), token, delay);
+            return self.sent(now);
+        }
         if let Some(out) = self.sender.next_fragment(now) {
             self.probe_due = None;
+            self.last_sampled_send = now;
             packet::encode_data(
                 buf,
                 ids,
@@ -699,11 +746,35 @@ impl Connection {
         } else {
             self.probe_due = None;
         }
+        // No DATA of its own for a while (a receiver that only acknowledges): probe the round trip.
+        if self.next_probe().is_some_and(|due| now >= due) {
+            let token = now as u32;
+            self.probe_sent = Some((token, now));
+            self.last_sampled_send = now;
+            packet::encode_probe(buf, ids, self.receiver.acks(now), token);
+            return self.sent(now);
+        }
         if now.saturating_sub(self.last_sent) >= self.config.keepalive_us() {
             packet::encode_control(buf, Kind::Ping, ids, self.receiver.acks(now));
             return self.sent(now);
         }
         false
+    }
+
+    /// When to probe the round trip next, while it is wanted: [`PROBE_INTERVAL_US`] after this side last sent
+    /// DATA or a probe.
+    fn next_probe(&self) -> Option<Micros> {
+        let due = self.last_sampled_send + PROBE_INTERVAL_US;
+        self.probe_wanted_until
+            .filter(|&until| due <= until)
+            .map(|_| due)
+    }
+
+    /// The owner reads the round trip at `now` (a game showing its ping): for the next few seconds, a side that
+    /// sends no DATA of its own measures it with probes the peer echoes, 200 ms apart, so the figure follows the
+    /// path rather than staying the handshake's.
+    pub fn want_rtt(&mut self, now: Micros) {
+        self.probe_wanted_until = Some(now + PROBE_WANTED_US);
     }
 
     fn sent(&mut self, now: Micros) -> bool {

@@ -25,6 +25,10 @@ pub const REFUSE_LEN: usize = HEADER_LEN + 4;
 pub const ACKS_LEN: usize = 32;
 /// Size of an ACK, PING or CLOSE datagram.
 pub const CONTROL_LEN: usize = HEADER_LEN + ACKS_LEN;
+/// Size of a round-trip probe: a PING with a token after its acknowledgement block.
+pub const PROBE_LEN: usize = CONTROL_LEN + 4;
+/// Size of a probe's answer: an ACK with the probe's token and how long it waited to be answered.
+pub const ECHO_LEN: usize = CONTROL_LEN + 8;
 /// Bytes a DATA datagram adds before its payload: sequence number and flags.
 pub const DATA_PREFIX_LEN: usize = 5;
 /// Bytes the first fragment of a message adds: the message length.
@@ -185,6 +189,10 @@ pub struct Datagram {
     pub fragment: Option<Fragment>,
     /// For REFUSE, why.
     pub refused: Option<RefuseReason>,
+    /// For a PING that is a round-trip probe, its token.
+    pub probe: Option<u32>,
+    /// For an ACK that answers a probe, the probe's token and the microseconds it waited to be answered.
+    pub echo: Option<(u32, u32)>,
 }
 
 /// Why a datagram was not accepted.
@@ -264,6 +272,23 @@ pub fn encode_refuse(buf: &mut Vec<u8>, ids: Ids, reason: RefuseReason) {
     seal(buf);
 }
 
+/// Writes a round-trip probe (a PING carrying `token`) into `buf`, replacing its contents.
+pub fn encode_probe(buf: &mut Vec<u8>, ids: Ids, acks: Acks, token: u32) {
+    header(buf, Kind::Ping, ids);
+    put_acks(buf, acks);
+    buf.put_u32_le(token);
+    seal(buf);
+}
+
+/// Writes the answer to a probe (an ACK echoing `token`, answered `delay_us` after it arrived) into `buf`.
+pub fn encode_echo(buf: &mut Vec<u8>, ids: Ids, acks: Acks, token: u32, delay_us: u32) {
+    header(buf, Kind::Ack, ids);
+    put_acks(buf, acks);
+    buf.put_u32_le(token);
+    buf.put_u32_le(delay_us);
+    seal(buf);
+}
+
 /// Writes an ACK, PING or CLOSE into `buf`, replacing its contents.
 pub fn encode_control(buf: &mut Vec<u8>, kind: Kind, ids: Ids, acks: Acks) {
     debug_assert!(kind.carries_acks() && kind != Kind::Data);
@@ -337,6 +362,8 @@ fn decode_with(
         acks: None,
         fragment: None,
         refused: None,
+        probe: None,
+        echo: None,
     };
     match kind {
         Kind::Hello => {
@@ -381,6 +408,13 @@ fn decode_with(
                     message_len,
                     payload: payload(HEADER_LEN + ACKS_LEN + at..datagram.len()),
                 });
+            } else if kind == Kind::Ping && rest.len() == PROBE_LEN - CONTROL_LEN {
+                decoded.probe = Some(u32::from_le_bytes(read4(rest, 0)));
+            } else if kind == Kind::Ack && rest.len() == ECHO_LEN - CONTROL_LEN {
+                decoded.echo = Some((
+                    u32::from_le_bytes(read4(rest, 0)),
+                    u32::from_le_bytes(read4(rest, 4)),
+                ));
             } else if !rest.is_empty() {
                 return Err(DecodeError::Malformed);
             }
@@ -508,6 +542,36 @@ mod tests {
         assert_eq!(buf.len(), HEADER_LEN);
         let d = decode(&buf).unwrap();
         assert_eq!((d.kind, d.ids, d.acks), (Kind::CloseAck, IDS, None));
+    }
+
+    #[test]
+    fn probes_and_echoes_round_trip_and_other_lengths_are_malformed() {
+        let mut buf = Vec::new();
+        encode_probe(&mut buf, IDS, acks(), 0xCAFE_F00D);
+        assert_eq!(buf.len(), PROBE_LEN);
+        let d = decode(&buf).unwrap();
+        assert_eq!(
+            (d.kind, d.acks, d.probe, d.echo),
+            (Kind::Ping, Some(acks()), Some(0xCAFE_F00D), None)
+        );
+        encode_echo(&mut buf, IDS, acks(), 0xCAFE_F00D, 1234);
+        assert_eq!(buf.len(), ECHO_LEN);
+        let d = decode(&buf).unwrap();
+        assert_eq!(
+            (d.kind, d.acks, d.probe, d.echo),
+            (Kind::Ack, Some(acks()), None, Some((0xCAFE_F00D, 1234)))
+        );
+        // A plain PING and ACK carry neither; a CLOSE with extra bytes, or a PING with an echo's, is malformed.
+        encode_control(&mut buf, Kind::Ping, IDS, acks());
+        assert_eq!(decode(&buf).unwrap().probe, None);
+        encode_echo(&mut buf, IDS, acks(), 1, 2);
+        buf[3] = Kind::Ping as u8;
+        seal(&mut buf);
+        assert_eq!(decode(&buf), Err(DecodeError::Malformed));
+        encode_probe(&mut buf, IDS, acks(), 1);
+        buf[3] = Kind::Close as u8;
+        seal(&mut buf);
+        assert_eq!(decode(&buf), Err(DecodeError::Malformed));
     }
 
     #[test]

@@ -183,6 +183,8 @@ impl RttEstimator {
 struct InFlight {
     message_len: Option<u32>,
     payload: Bytes,
+    /// When it was first sent, and last sent.
+    first_sent: Micros,
     last_sent: Micros,
     transmissions: u32,
     acked: bool,
@@ -251,6 +253,8 @@ pub struct Sender {
     acked_since_timeout: bool,
     /// When something was last acknowledged: a timeout is silence only when a whole timeout has passed since.
     last_ack_at: Option<Micros>,
+    /// When the last round-trip sample from a datagram sent once was taken.
+    clean_sample_at: Micros,
     /// How often this side is polled: acknowledgements are seen only then, so round-trip samples carry up to
     /// this much delay that is not queueing.
     poll_interval_us: Micros,
@@ -299,6 +303,7 @@ impl Sender {
             retransmissions: 0,
             acked_since_timeout: true,
             last_ack_at: None,
+            clean_sample_at: 0,
             poll_interval_us: 0,
             peer_credit: 0,
             sent_cost: 0,
@@ -422,6 +427,12 @@ impl Sender {
         self.retransmissions
     }
 
+    /// Takes a round-trip sample from a probe this side sent and the peer echoed: for a side that sends no data
+    /// of its own, whose estimate would otherwise stay the handshake's.
+    pub fn rtt_probe_sample(&mut self, now: u64, rtt_us: u64) {
+        self.rtt.sample(now, rtt_us);
+    }
+
     /// The round-trip estimator.
     pub fn rtt(&self) -> &RttEstimator {
         &self.rtt
@@ -470,20 +481,21 @@ impl Sender {
                 return;
             }
             slot.acked = true;
-            let (was_lost, transmissions, last_sent, len) = (
+            let (was_lost, transmissions, first_sent, last_sent, len) = (
                 slot.lost,
                 slot.transmissions,
+                slot.first_sent,
                 slot.last_sent,
                 slot.payload.len(),
             );
             // Acknowledged sooner after its retransmission than any round trip takes: the first transmission
-            // arrived after all, and the loss was reordering.
-            if transmissions > 1
+            // arrived after all, and the loss was reordering, or a path that got slower than the timeout.
+            let spurious = transmissions > 1
                 && sender
                     .rtt
                     .smoothed_us()
-                    .is_some_and(|srtt| now.saturating_sub(last_sent) < srtt / 2)
-            {
+                    .is_some_and(|srtt| now.saturating_sub(last_sent) < srtt / 2);
+            if spurious {
                 sender.rtt.note_spurious_loss();
             }
             sender.unacked -= 1;
@@ -495,10 +507,31 @@ impl Sender {
             // Sample only from the datagram whose arrival prompted these acknowledgements, when they are the first
             // to cover it, and without the time the receiver held them (QUIC's ack delay). Sampling every arrival
             // keeps the estimate unbiased when datagrams overtake each other.
-            if transmissions == 1 && seq == acks.recent {
-                let raw = now.saturating_sub(last_sent);
+            // When no datagram sent once has been sampled for four timeouts, a retransmitted datagram acknowledged
+            // sooner after its retransmission than the shortest round trip seen lately gives the first
+            // transmission's round trip: that acknowledgement can only be the first transmission's. (Without it, a
+            // path that slowed beyond the timeout has every datagram sent twice and never sampled again, Karn's
+            // rule leaving the timeout where it was.) It corrects the timeout only: the congestion controller
+            // keeps to samples no retransmission clouds.
+            let starved = transmissions > 1
+                && now.saturating_sub(sender.clean_sample_at) >= 4 * sender.rtt.rto_us()
+                && sender
+                    .rtt
+                    .min_us()
+                    .is_some_and(|min| now.saturating_sub(last_sent) < min);
+            if seq == acks.recent && (transmissions == 1 || starved) {
+                let sent = if transmissions == 1 {
+                    last_sent
+                } else {
+                    first_sent
+                };
+                let raw = now.saturating_sub(sent);
                 let delay = acks.delay_us as Micros;
-                rtt_sample = Some((last_sent, if raw > delay { raw - delay } else { raw }));
+                rtt_sample = Some((
+                    sent,
+                    if raw > delay { raw - delay } else { raw },
+                    transmissions == 1,
+                ));
             }
             if newest.is_none_or(|(s, _)| s.is_before(seq)) {
                 newest = Some((seq, last_sent));
@@ -527,10 +560,13 @@ impl Sender {
                 ack(self, seq);
             }
         }
-        if let Some((sent_at, sample)) = rtt_sample {
+        if let Some((sent_at, sample, clean)) = rtt_sample {
             self.rtt.sample(now, sample);
-            let srtt = self.rtt.smoothed_us().unwrap_or(sample);
-            self.cc.on_rtt_sample(now, sent_at, sample, srtt);
+            if clean {
+                self.clean_sample_at = now;
+                let srtt = self.rtt.smoothed_us().unwrap_or(sample);
+                self.cc.on_rtt_sample(now, sent_at, sample, srtt);
+            }
         }
         self.newest_acked = newest;
         // A message is acknowledged once its last fragment and everything before it are.
@@ -707,6 +743,7 @@ impl Sender {
         self.in_flight.push_back(InFlight {
             message_len,
             payload: payload.clone(),
+            first_sent: now,
             last_sent: now,
             transmissions: 1,
             acked: false,
