@@ -590,9 +590,6 @@ impl Connection {
         if self.close_ack_due || self.parting_hello {
             return Some(self.last_sent);
         }
-        if let Some((_, arrived)) = self.echo_due {
-            return Some(arrived);
-        }
         match self.phase {
             Phase::Failed => None,
             Phase::Closed => self.closing.map(|c| c.due),
@@ -607,6 +604,8 @@ impl Connection {
                     self.probe_due,
                     self.sender.pacing_due(),
                     self.next_probe(),
+                    // A probe of the peer's waits for its echo.
+                    self.echo_due.map(|(_, arrived)| arrived),
                 ]
                 .into_iter()
                 .flatten()
