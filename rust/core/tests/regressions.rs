@@ -345,15 +345,10 @@ fn messages_sent_whole_but_unacknowledged_are_unconfirmed_not_discarded() {
     );
 }
 
-/// Runs a one-way stream from `a` to `b` for `seconds` of simulated time after the path slowed from 10 to 50 ms
-/// each way, `b` asking for its round trip every half second when `ask`; returns `b`'s smoothed round trip.
-fn receive_only_rtt_after_the_path_slowed(ask: bool, seconds: u64) -> u64 {
-    let mut pair = Pair::new(ReliableConfig::default(), link(10.0), 3);
-    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
-        pair.step();
-    }
-    pair.set_links(link(50.0));
-    let end = pair.now + seconds * 1_000_000;
+/// Runs `a` streaming a small message every 10 ms to `b` for `us` of simulated time, `b` reading everything and,
+/// when `ask`, asking for its round trip every half second.
+fn stream(pair: &mut Pair, us: u64, ask: bool) {
+    let end = pair.now + us;
     let mut next_send = pair.now;
     let mut next_ask = pair.now;
     while pair.now < end {
@@ -368,7 +363,16 @@ fn receive_only_rtt_after_the_path_slowed(ask: bool, seconds: u64) -> u64 {
         pair.step();
         while pair.b.recv().is_some() {}
     }
-    pair.b.stats().srtt_us
+}
+
+/// A pair connected over 10 ms each way whose path then slows to 50 ms each way.
+fn pair_on_a_path_that_slows(seed: u64) -> Pair {
+    let mut pair = Pair::new(ReliableConfig::default(), link(10.0), seed);
+    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
+        pair.step();
+    }
+    pair.set_links(link(50.0));
+    pair
 }
 
 /// A side that only receives used to report the round trip of its handshake for the whole connection, however
@@ -376,14 +380,18 @@ fn receive_only_rtt_after_the_path_slowed(ask: bool, seconds: u64) -> u64 {
 /// it probes the path and follows it: about 100 ms here, after the path slowed from 20 ms round trips.
 #[test]
 fn a_receive_only_side_measures_the_round_trip_while_it_is_asked_for() {
-    let asked = receive_only_rtt_after_the_path_slowed(true, 5);
+    let mut asked = pair_on_a_path_that_slows(3);
+    stream(&mut asked, 5_000_000, true);
+    let srtt = asked.b.stats().srtt_us;
     assert!(
-        (95_000..=115_000).contains(&asked),
-        "receive-only srtt {asked} us"
+        (95_000..=115_000).contains(&srtt),
+        "receive-only srtt {srtt} us"
     );
     // Nobody asking: no probes, and the handshake's estimate stays (a connection nobody reads sends nothing extra).
-    let unasked = receive_only_rtt_after_the_path_slowed(false, 5);
-    assert!(unasked < 30_000, "unasked srtt {unasked} us");
+    let mut unasked = pair_on_a_path_that_slows(3);
+    stream(&mut unasked, 5_000_000, false);
+    let srtt = unasked.b.stats().srtt_us;
+    assert!(srtt < 30_000, "unasked srtt {srtt} us");
 }
 
 /// A path that slows beyond the retransmission timeout (20 ms round trips, then 100 ms): every datagram was
@@ -392,21 +400,8 @@ fn a_receive_only_side_measures_the_round_trip_while_it_is_asked_for() {
 /// timeouts, a spurious retransmission's acknowledgement is taken as the first transmission's round trip.
 #[test]
 fn a_path_that_slows_beyond_the_timeout_is_measured_again() {
-    let mut pair = Pair::new(ReliableConfig::default(), link(10.0), 5);
-    while pair.a.status() != Status::Connected || pair.b.status() != Status::Connected {
-        pair.step();
-    }
-    pair.set_links(link(50.0));
-    let end = pair.now + 5_000_000;
-    let mut next_send = pair.now;
-    while pair.now < end {
-        if pair.now >= next_send {
-            pair.a.send(Bytes::from_static(b"position")).unwrap();
-            next_send += 10_000;
-        }
-        pair.step();
-        while pair.b.recv().is_some() {}
-    }
+    let mut pair = pair_on_a_path_that_slows(5);
+    stream(&mut pair, 5_000_000, false);
     let before = pair.a.stats();
     assert!(
         (95_000..=115_000).contains(&before.srtt_us),
@@ -414,15 +409,7 @@ fn a_path_that_slows_beyond_the_timeout_is_measured_again() {
         before.srtt_us
     );
     // And the resending stops: over the next second, nearly nothing is sent twice.
-    let until = pair.now + 1_000_000;
-    while pair.now < until {
-        if pair.now >= next_send {
-            pair.a.send(Bytes::from_static(b"position")).unwrap();
-            next_send += 10_000;
-        }
-        pair.step();
-        while pair.b.recv().is_some() {}
-    }
+    stream(&mut pair, 1_000_000, false);
     let resent = pair.a.stats().retransmissions - before.retransmissions;
     assert!(
         resent <= 2,
