@@ -9,7 +9,8 @@ Usage: scripts/test.sh [--fuzz SECONDS] [--platforms] [--package] [FILTER...] [-
   1. finds or installs Godot 4.3+ (scripts/install-godot.sh);
   2. builds the debug library into addons/peerkit/bin (scripts/build.sh --debug --test-hooks: with the
      PeerkitPanicProbe class the tests use to prove a panic becomes an error);
-  3. checks formatting (cargo fmt --check) and lints (cargo clippy --all-targets -D warnings);
+  3. checks formatting (cargo fmt --check) and lints (cargo clippy --all-targets -D warnings), and that its
+     own counter (scripts/lib/counting.sh) counts a step that exits non-zero as failed;
   4. runs `cargo test --workspace`;
   5. runs the GDScript suites in godot-project/tests headless;
   6. without FILTER, runs each script in godot-project/examples (the README's examples) as a user would,
@@ -56,28 +57,8 @@ export PEERKIT_DOCS_DIR="$repo/target/docs-xml"
 rm -rf "$PEERKIT_DOCS_DIR"
 
 step() { printf '\n== %s\n' "$*"; }
-# counts LABEL LOG: the last "LABEL: N passed, N failed" line of LOG as "N N", or nothing when there is none.
-counts() {
-  grep -E "^$1: [0-9]+ passed, [0-9]+ failed\$" "$2" | tail -n 1 |
-    sed -E "s/^$1: ([0-9]+) passed, ([0-9]+) failed\$/\1 \2/" || true
-}
-# counted LABEL WHAT CMD...: runs CMD, its output also in $logs/LABEL.log, and sets counted_passed and
-# counted_failed from its "LABEL: N passed, N failed" line; without one, that is a failure and WHAT says why.
-counted() {
-  local label=$1 what=$2 found
-  shift 2
-  set +e
-  "$@" 2>&1 | tee "$logs/$label.log"
-  set -e
-  found=$(counts "$label" "$logs/$label.log")
-  if [[ -n $found ]]; then
-    read -r counted_passed counted_failed <<<"$found"
-  else
-    counted_passed=0
-    counted_failed=1
-    problems+=("$what")
-  fi
-}
+# counts and counted: how a step's "LABEL: N passed, N failed" line and exit code become its counts.
+source "$repo/scripts/lib/counting.sh"
 
 step "Godot runtime"
 godot=$(scripts/install-godot.sh)
@@ -98,6 +79,13 @@ if ! cargo fmt --all -- --check; then
 fi
 if ! cargo clippy --workspace --all-targets --locked -- -D warnings; then
   problems+=("cargo clippy found warnings")
+  lint_failed=$((lint_failed + 1))
+fi
+# The counter itself: a step whose summary says "0 failed" but that exits non-zero counts as failed.
+if ! (logs=$(mktemp -d) && problems=() &&
+  counted selftest "no summary" bash -c 'echo "selftest: 3 passed, 0 failed"; exit 4' >/dev/null &&
+  ((counted_failed == 1)) && [[ ${problems[0]} == *"exited with 4"* ]]); then
+  problems+=("scripts/lib/counting.sh: a step that exited non-zero was not counted as failed")
   lint_failed=$((lint_failed + 1))
 fi
 
@@ -263,7 +251,7 @@ if (( failed == 0 && ${#problems[@]} > 0 )); then
 fi
 echo "rust: $rust_passed passed, $rust_failed failed"
 echo "gdscript: $gd_passed passed, $gd_failed failed"
-echo "lint: $((2 - lint_failed)) passed, $lint_failed failed"
+echo "lint: $((3 - lint_failed)) passed, $lint_failed failed"
 (( ${#filters[@]} == 0 )) && echo "examples: $examples_passed passed, $examples_failed failed"
 (( ${#filters[@]} == 0 )) && echo "screenshots: $shots_passed passed, $shots_failed failed"
 (( ${#filters[@]} == 0 )) && echo "editor: $editor_passed passed, $editor_failed failed"
