@@ -84,3 +84,46 @@ pub(crate) fn os_seed() -> u64 {
     hasher.write_u128(Instant::now().elapsed().as_nanos());
     hasher.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_moves_only_when_advanced_and_refuses_bad_steps() {
+        let mut clock = Clock::real();
+        assert!(!clock.is_manual());
+        assert!(clock.advance(1.0).is_err(), "real time cannot be advanced");
+        let (_, start) = clock.switch(true);
+        assert_eq!((start, clock.now_us()), (0, 0));
+        clock.advance(1.5).unwrap();
+        assert_eq!(clock.now_us(), 1_500);
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            assert!(clock.advance(bad).is_err(), "{bad} refused");
+        }
+        assert_eq!(clock.now_us(), 1_500, "a refused step changes nothing");
+        let too_far = (MAX_CLOCK_US as f64) / 1000.0;
+        assert!(clock.advance(too_far).is_err());
+        assert_eq!(clock.now_us(), 1_500);
+    }
+
+    #[test]
+    fn switching_to_real_time_goes_on_from_the_manual_time() {
+        let mut clock = Clock::real();
+        clock.switch(true);
+        clock.advance(250.0).unwrap();
+        let (old, new) = clock.switch(false);
+        assert_eq!(old, 250_000);
+        assert!(
+            new >= 250_000 && clock.now_us() >= new,
+            "real time continues, never backwards"
+        );
+        let later = clock.now_us();
+        assert!(clock.now_us() >= later);
+    }
+
+    #[test]
+    fn os_seeds_differ() {
+        assert_ne!(os_seed(), os_seed());
+    }
+}
