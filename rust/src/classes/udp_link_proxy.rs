@@ -1,11 +1,12 @@
 //! `UdpLinkProxy`: the Godot face of [`peerkit_core::io::proxy`]. Parses addresses and settings, maps errors;
 //! the relaying and every link decision happen on the core's proxy thread.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 
 use godot::global::Error;
 use godot::prelude::*;
 use peerkit_core::io::proxy::{ClientSelector, ProxyChangeError, ProxyError, UdpProxy};
+use peerkit_core::io::udp::resolve;
 
 use super::link_settings;
 
@@ -108,11 +109,7 @@ impl UdpLinkProxy {
             }
         };
         let host = target_host.to_string();
-        let Some(target) = (host.as_str(), target_port)
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut addrs| addrs.find(|a| a.is_ipv4() == ip.is_ipv4()))
-        else {
+        let Some(target) = resolve(&host, target_port, Some(ip.is_ipv4())) else {
             godot_error!(
                 "{WHAT}: cannot resolve the target host \"{host}\" to an IPv{} address",
                 if ip.is_ipv4() { 4 } else { 6 }

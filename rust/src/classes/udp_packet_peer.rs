@@ -1,6 +1,6 @@
 //! `UdpPacketPeer`: the Godot face of [`peerkit_core::io::udp`], with PacketPeerUDP's API and error codes.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::Bytes;
 use godot::classes::Ip;
@@ -9,7 +9,7 @@ use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use peerkit_core::io::udp::{
-    bind_candidates, bind_first, MulticastInterface, QueueLimits, UdpEndpoint, UdpError,
+    bind_candidates, bind_first, resolve, MulticastInterface, QueueLimits, UdpEndpoint, UdpError,
     MAX_DATAGRAM, RECV_BUFFER,
 };
 
@@ -296,16 +296,8 @@ impl UdpPacketPeer {
     fn set_dest_address(&mut self, host: GString, port: i64) -> Error {
         let host = host.to_string();
         let port = u16::try_from(port).unwrap_or(0);
-        let addr = match host.parse::<IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, port),
-            Err(_) => match (host.as_str(), port)
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-            {
-                Some(addr) => addr,
-                None => return Error::ERR_CANT_RESOLVE,
-            },
+        let Some(addr) = resolve(&host, port, None) else {
+            return Error::ERR_CANT_RESOLVE;
         };
         if self.is_socket_connected() {
             godot_error!("UdpPacketPeer.set_dest_address: destination address cannot be set for connected sockets");

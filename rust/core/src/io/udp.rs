@@ -9,7 +9,7 @@
 //! Unlike the rest of the core this does real I/O (a socket and a thread), but it knows nothing of Godot.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -162,6 +162,20 @@ pub fn bind_candidates(address: &str, port: u16) -> Option<Vec<SocketAddr>> {
     }
     let ip = address.parse::<IpAddr>().ok()?;
     Some(vec![SocketAddr::new(ip, port)])
+}
+
+/// The address of `host` (an IP address, or a name resolved now, blocking) and `port`; with `ipv4` given, the
+/// first of that family. `None` when it does not resolve.
+pub fn resolve(host: &str, port: u16, ipv4: Option<bool>) -> Option<SocketAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return ipv4
+            .is_none_or(|v4| ip.is_ipv4() == v4)
+            .then_some(SocketAddr::new(ip, port));
+    }
+    (host, port)
+        .to_socket_addrs()
+        .ok()?
+        .find(|addr| ipv4.is_none_or(|v4| addr.is_ipv4() == v4))
 }
 
 /// Binds the first of `candidates` that can be bound with `bind`; the last candidate's error if none can.
@@ -604,6 +618,24 @@ mod tests {
 
     /// One round of reading holds the reader lock for at most a batch, and a stop request ends the reading
     /// between batches (the receive thread used to drain a flood to the end under the lock, never checking).
+    #[test]
+    fn resolve_takes_addresses_and_names_and_keeps_to_a_family_when_asked() {
+        let v4: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(resolve("127.0.0.1", 9, None), Some(v4));
+        assert_eq!(resolve("127.0.0.1", 9, Some(true)), Some(v4));
+        assert_eq!(resolve("127.0.0.1", 9, Some(false)), None, "not IPv6");
+        assert_eq!(
+            resolve("::1", 9, Some(false)),
+            Some("[::1]:9".parse().unwrap())
+        );
+        assert_eq!(
+            resolve("localhost", 9, Some(true)),
+            Some(v4),
+            "a name, resolved"
+        );
+        assert_eq!(resolve("no such host.invalid", 9, None), None);
+    }
+
     #[test]
     fn bind_candidates_read_a_star_as_both_families_and_refuse_names() {
         assert_eq!(
