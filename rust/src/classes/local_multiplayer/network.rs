@@ -12,7 +12,7 @@ use crate::classes::clock::Clock;
 use crate::classes::link_settings;
 
 use super::peer::LocalMultiplayerPeer;
-use super::{lock, signal_of, Shared, SharedRef};
+use super::{link_stats, lock, peer_stats, signal_of, Shared, SharedRef};
 use crate::classes::live_links::Tracked;
 
 /// A whole multiplayer session inside one process: one server and any number of clients, joined by simulated
@@ -406,25 +406,4 @@ impl LocalMultiplayerNetwork {
         }
         Error::OK
     }
-}
-
-pub(super) fn peer_stats(net: &Network, id: PeerId) -> VarDictionary {
-    let stats = net.peer_stats(id).unwrap_or_default();
-    vdict! {
-        "packets_sent" => stats.packets_sent as i64,
-        "bytes_sent" => stats.bytes_sent as i64,
-        "packets_received" => stats.packets_received as i64,
-        "bytes_received" => stats.bytes_received as i64,
-        "dropped_out_of_order" => stats.dropped_out_of_order as i64,
-        "dropped_disconnected" => stats.dropped_disconnected as i64,
-        "available" => net.available(id) as i64,
-    }
-}
-
-pub(super) fn link_stats(net: &Network, client: PeerId) -> Option<VarDictionary> {
-    let route = net.route_stats(client)?;
-    Some(vdict! {
-        "to_server" => &link_settings::lane_stats(&route.to_server, route.to_server_queued),
-        "to_client" => &link_settings::lane_stats(&route.to_client, route.to_client_queued),
-    })
 }

@@ -13,8 +13,7 @@ use peerkit_core::multiplayer::{PeerId, Status, TransferMode, MAX_CHANNEL};
 use crate::classes::error::GodotErrorCode;
 use crate::classes::{ffi, transfer_mode};
 
-use super::network::{link_stats, peer_stats};
-use super::{lock, signal_of, Shared, SharedRef};
+use super::{link_stats, lock, peer_stats, signal_of, Shared, SharedRef};
 
 /// One peer of a [LocalMultiplayerNetwork]: the server or a client, for a [SceneMultiplayer].
 ///
