@@ -405,13 +405,24 @@ func test_a_client_wrapped_after_it_connected_still_reaches_the_server() -> void
 
 ## README's pattern wraps both sides (host and join run the same code) with "3g": the round trip between them is
 ## the preset's (README: "round trips of roughly 100 to 200 ms"), not two presets' (each side used to impair
-## both directions, so every packet crossed two 3g links: about 300 ms).
+## both directions, so every packet crossed two 3g links: about 300 ms). Measured against the same exchange with
+## clean links, so what the machine itself adds (an emulated CPU, a slow frame) is left out.
 func test_readme_pattern_wrapping_both_sides_gives_the_presets_round_trip() -> void:
+	var clean := _median_round_trip("clean")
+	var three_g := _median_round_trip("3g")
+	assert_true(clean >= 0.0 and three_g >= 0.0, "every ping came back")
+	assert_between(three_g - clean, 100.0, 200.0,
+		"the 3g preset adds %.0f ms to the round trip (%.0f against %.0f clean)" % [three_g - clean, three_g, clean])
+
+
+## The median round trip of 40 reliable pings from a client to an ENet server, both wrapped with `preset` as
+## README's pattern does; -1 when not every ping came back.
+func _median_round_trip(preset: String) -> float:
 	var server: Array = _enet_server()
-	var host := MultiplayerLinkConditioner.wrap(server[0], "3g")
+	var host := MultiplayerLinkConditioner.wrap(server[0], preset)
 	var enet_client := ENetMultiplayerPeer.new()
 	enet_client.create_client("127.0.0.1", server[1])
-	var join := MultiplayerLinkConditioner.wrap(enet_client, "3g")
+	var join := MultiplayerLinkConditioner.wrap(enet_client, preset)
 	var both := [host, join]
 	var poll_all := func() -> void:
 		for peer in both:
@@ -420,7 +431,6 @@ func test_readme_pattern_wrapping_both_sides_gives_the_presets_round_trip() -> v
 	while join.get_connection_status() != MultiplayerPeer.CONNECTION_CONNECTED and Time.get_ticks_msec() < deadline:
 		poll_all.call()
 		OS.delay_msec(1)
-	assert_eq(join.get_connection_status(), MultiplayerPeer.CONNECTION_CONNECTED, "joined")
 	var round_trips := []
 	var sent := 0
 	var next_send := 0
@@ -447,10 +457,10 @@ func test_readme_pattern_wrapping_both_sides_gives_the_presets_round_trip() -> v
 		OS.delay_msec(1)
 	host.close()
 	join.close()
-	assert_eq(round_trips.size(), 40, "every ping came back")
+	if round_trips.size() < 40:
+		return -1.0
 	round_trips.sort()
-	var p50: float = round_trips[round_trips.size() / 2] if not round_trips.is_empty() else 0.0
-	assert_between(p50, 100.0, 200.0, "the round trip's median (%.0f ms) is the 3g preset's" % p50)
+	return round_trips[round_trips.size() / 2]
 
 
 ## A preset typo must not take the game offline: the peer is still wrapped (clean links), and the error says so.
