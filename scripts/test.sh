@@ -188,6 +188,18 @@ PY
     echo "FAIL README snippets without a file:"
     cat "$logs/example-snippets.log"
   fi
+  # README's Troubleshooting: godot-rust's banner follows Godot's --no-header (it is printed without it).
+  set +e
+  quiet=$("$godot" --headless --no-header --path godot-project -s res://examples/link_conditioner_test.gd 2>&1)
+  loud=$("$godot" --headless --path godot-project -s res://examples/link_conditioner_test.gd 2>&1)
+  set -e
+  if [[ $quiet == *"at 100 ms: 1 packets"* && $quiet != *"Initialize godot-rust"* && $loud == *"Initialize godot-rust"* ]]; then
+    examples_passed=$((examples_passed + 1))
+    echo "ok   --no-header silences godot-rust's banner, which is printed without it"
+  else
+    examples_failed=$((examples_failed + 1))
+    echo "FAIL the banner with and without --no-header:"; echo "$quiet" | head -n 5; echo "$loud" | head -n 5
+  fi
 fi
 
 shots_passed=0
