@@ -785,6 +785,7 @@ impl ReliablePacketPeer {
         let s = channel
             .with_connection(|c| c.map(Connection::stats))
             .unwrap_or_default();
+        let (discarded, unconfirmed) = channel.messages_let_go();
         let ms = |us: u64| us as f64 / 1000.0;
         vdict! {
             "rtt_ms" => ms(s.srtt_us),
@@ -793,8 +794,8 @@ impl ReliablePacketPeer {
             "messages_sent" => s.messages_sent as i64,
             "messages_received" => s.messages_received as i64,
             "messages_pending" => s.messages_pending as i64,
-            "messages_discarded" => channel.messages_let_go().0 as i64,
-            "messages_unconfirmed" => channel.messages_let_go().1 as i64,
+            "messages_discarded" => discarded as i64,
+            "messages_unconfirmed" => unconfirmed as i64,
             "datagrams_sent" => s.datagrams_sent as i64,
             "datagrams_received" => s.datagrams_received as i64,
             "retransmissions" => s.retransmissions as i64,

@@ -12,18 +12,11 @@ use peerkit_core::io::server::ServerSocket;
 use peerkit_core::io::udp::{bind_candidates, bind_first, UdpError};
 use peerkit_core::link::Micros;
 use peerkit_core::reliable::{
-    Connection, ConnectionHandle, EndpointConfig, Event, ReliableConfig, Unfinished,
+    Connection, ConnectionHandle, EndpointConfig, Event, ReliableConfig, ReliableError, Unfinished,
 };
 
 use super::clock::{os_seed, Clock};
 use super::reliable_packet_peer::ReliablePacketPeer;
-
-/// A connection limit, checked by the core; an error naming the property when out of range.
-fn checked_limit(name: &'static str, count: i64) -> Option<usize> {
-    EndpointConfig::check_limit(name, count)
-        .map_err(|e| godot_error!("ReliableServer.{name}: {e}"))
-        .ok()
-}
 
 /// A listening server's socket and clock, shared by the server and the ReliablePacketPeers it handed out (each
 /// drives it when polled), for as long as any of them lives.
@@ -340,10 +333,8 @@ impl ReliableServer {
     /// Sets [member max_pending_connections] (1 to 4096); out of range pushes an error and changes nothing.
     #[func]
     fn set_max_pending_connections(&mut self, count: i64) {
-        if let Some(n) = checked_limit("max_pending_connections", count) {
-            self.config.max_pending = n;
-            self.apply_config();
-        }
+        let checked = EndpointConfig::check_limit("max_pending_connections", count);
+        self.change("max_pending_connections", checked, |c, n| c.max_pending = n);
     }
 
     /// Returns [member max_connections].
@@ -356,10 +347,8 @@ impl ReliableServer {
     /// ends no connection: new ones are refused until fewer are held.
     #[func]
     fn set_max_connections(&mut self, count: i64) {
-        if let Some(n) = checked_limit("max_connections", count) {
-            self.config.max_connections = n;
-            self.apply_config();
-        }
+        let checked = EndpointConfig::check_limit("max_connections", count);
+        self.change("max_connections", checked, |c, n| c.max_connections = n);
     }
 
     /// Returns [member refuse_new_connections].
@@ -389,13 +378,8 @@ impl ReliableServer {
     /// Sets [member mtu]; out of range (64 to 65507) pushes an error and changes nothing.
     #[func]
     fn set_mtu(&mut self, mtu: i64) {
-        match ReliableConfig::check_mtu(mtu) {
-            Ok(mtu) => {
-                self.config.connection.mtu = mtu;
-                self.apply_config();
-            }
-            Err(e) => godot_error!("ReliableServer.mtu: {e}"),
-        }
+        let checked = ReliableConfig::check_mtu(mtu);
+        self.change("mtu", checked, |c, mtu| c.connection.mtu = mtu);
     }
 
     /// Returns [member max_message_size].
@@ -407,13 +391,10 @@ impl ReliableServer {
     /// Sets [member max_message_size]; out of range (1 to 16777216) pushes an error and changes nothing.
     #[func]
     fn set_max_message_size(&mut self, size: i64) {
-        match ReliableConfig::check_max_message_size(size) {
-            Ok(size) => {
-                self.config.connection.max_message_size = size;
-                self.apply_config();
-            }
-            Err(e) => godot_error!("ReliableServer.max_message_size: {e}"),
-        }
+        let checked = ReliableConfig::check_max_message_size(size);
+        self.change("max_message_size", checked, |c, size| {
+            c.connection.max_message_size = size
+        });
     }
 
     /// Returns [member timeout_ms].
@@ -425,17 +406,29 @@ impl ReliableServer {
     /// Sets [member timeout_ms]; out of range (1 to 3600000) pushes an error and changes nothing.
     #[func]
     fn set_timeout_ms(&mut self, ms: i64) {
-        match ReliableConfig::check_timeout_ms(ms) {
-            Ok(us) => {
-                self.config.connection.timeout_us = us;
-                self.apply_config();
-            }
-            Err(e) => godot_error!("ReliableServer.timeout_ms: {e}"),
-        }
+        let checked = ReliableConfig::check_timeout_ms(ms);
+        self.change("timeout_ms", checked, |c, us| c.connection.timeout_us = us);
     }
 }
 
 impl ReliableServer {
+    /// Applies a setting the core checked (`set` writes it), or pushes the core's error naming the property and
+    /// changes nothing.
+    fn change<T>(
+        &mut self,
+        name: &str,
+        checked: Result<T, ReliableError>,
+        set: impl FnOnce(&mut EndpointConfig, T),
+    ) {
+        match checked {
+            Ok(value) => {
+                set(&mut self.config, value);
+                self.apply_config();
+            }
+            Err(e) => godot_error!("ReliableServer.{name}: {e}"),
+        }
+    }
+
     /// Gives a listening endpoint the current limits and settings.
     fn apply_config(&mut self) {
         if let Some(state) = &self.state {
