@@ -82,7 +82,11 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let kind = [Kind::Ack, Kind::Ping, Kind::Data][(action - 2) as usize];
                 if kind == Kind::Data {
-                    packet::encode_data(&mut buf, ids, acks, Seq(pick(1)), Some(1), b"x");
+                    let place = packet::DataPlace {
+                        seq: Seq(pick(1)),
+                        ..Default::default()
+                    };
+                    packet::encode_data(&mut buf, ids, acks, place, Some(1), b"x");
                 } else {
                     packet::encode_control(&mut buf, kind, ids, acks);
                 }

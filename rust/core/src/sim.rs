@@ -355,3 +355,109 @@ pub fn even_rate_bound(
         retransmission_ratio: (1.0 - delivered as f64 / sent.max(1) as f64).max(0.0),
     }
 }
+
+/// One run of a single connection carrying a bulk reliable transfer on channel 1 and a game's state stream
+/// (unreliable-ordered, [`UNRELIABLE_LEN`] bytes at `unreliable_hz`) on channel 0: what a game's
+/// UdpMultiplayerPeer carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mixed {
+    /// The transfer's goodput after the warm-up, as a share of the link's capacity.
+    pub goodput_percent: f64,
+    /// The state updates' one-way delay above the link's `latency_ms`, median and 99th percentile, in ms.
+    pub unreliable_extra_ms: (f64, f64),
+    /// The share of state updates sent after the warm-up that arrived.
+    pub unreliable_delivered: f64,
+    /// Datagrams sent again (DATA only: unreliable messages never are).
+    pub retransmissions: u64,
+}
+
+/// Runs [`Mixed`] for `seconds` of simulated time, measuring after `warm_up_seconds`. With `bulk` false there
+/// is no transfer: the state stream alone, for comparison.
+pub fn mixed(
+    link: &LinkConfig,
+    unreliable_hz: u64,
+    bulk: bool,
+    seconds: u64,
+    warm_up_seconds: u64,
+    seed: u64,
+) -> Mixed {
+    use crate::reliable::TransferMode;
+    let config = ReliableConfig {
+        max_message_size: MESSAGE_LEN,
+        ..ReliableConfig::default()
+    };
+    let mut x = Connection::new(config.clone(), 0, seed * 100 + 1);
+    let mut y = Connection::new(config, 0, seed * 100 + 2);
+    let mut forward: LinkModel<Bytes> = LinkModel::new(link.clone(), seed * 100 + 98);
+    let mut back: LinkModel<Bytes> = LinkModel::new(link.clone(), seed * 100 + 99);
+    let message = Bytes::from(vec![5u8; MESSAGE_LEN]);
+    let mut buf = Vec::with_capacity(1500);
+    let (end, warm_up) = (seconds * 1_000_000, warm_up_seconds * 1_000_000);
+    let period = 1_000_000 / unreliable_hz.max(1);
+    let latency_us = (link.latency_ms * 1000.0) as u64;
+    let (mut delivered, mut sent_updates, mut got_updates) = (0u64, 0u64, 0u64);
+    let mut extra_us = Vec::new();
+    let mut now: Micros = 0;
+    while now < end {
+        if bulk {
+            while x
+                .send_on(1, TransferMode::Reliable, message.clone())
+                .is_ok()
+            {}
+        }
+        now += 1_000;
+        if now % period < 1_000 {
+            let mut update = vec![0u8; UNRELIABLE_LEN];
+            update[..8].copy_from_slice(&now.to_le_bytes());
+            if x
+                .send_on(0, TransferMode::UnreliableOrdered, Bytes::from(update))
+                .is_ok()
+                && now > warm_up
+                && now + 1_000_000 < end
+            {
+                sent_updates += 1;
+            }
+        }
+        while let Some(d) = forward.poll(now) {
+            y.handle_datagram_bytes(now, &d);
+        }
+        while let Some(d) = back.poll(now) {
+            x.handle_datagram_bytes(now, &d);
+        }
+        x.handle_timeout(now);
+        y.handle_timeout(now);
+        while x.poll_transmit(now, &mut buf) {
+            forward.send(now, Bytes::copy_from_slice(&buf));
+        }
+        while y.poll_transmit(now, &mut buf) {
+            back.send(now, Bytes::copy_from_slice(&buf));
+        }
+        while let Some(m) = y.recv_message() {
+            if m.mode == TransferMode::Reliable {
+                if now > warm_up {
+                    delivered += m.payload.len() as u64;
+                }
+                continue;
+            }
+            let stamped = u64::from_le_bytes(m.payload[..8].try_into().expect("a timestamp"));
+            if stamped > warm_up && stamped + 1_000_000 < end {
+                got_updates += 1;
+                extra_us.push((now - stamped).saturating_sub(latency_us));
+            }
+        }
+    }
+    extra_us.sort_unstable();
+    let percentile = |p: f64| {
+        extra_us
+            .get(((extra_us.len() as f64 - 1.0) * p).round() as usize)
+            .map_or(0.0, |&us| us as f64 / 1000.0)
+    };
+    Mixed {
+        goodput_percent: 100.0 * delivered as f64
+            / ((end - warm_up) as f64 / 1e6)
+            / link.bandwidth_bytes_per_second.max(1) as f64,
+        unreliable_extra_ms: (percentile(0.5), percentile(0.99)),
+        unreliable_delivered: got_updates as f64 / sent_updates.max(1) as f64,
+        retransmissions: x.stats().retransmissions,
+    }
+}

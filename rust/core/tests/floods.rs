@@ -160,8 +160,8 @@ fn hostile_in_window_datagrams_stay_within_the_stated_memory_bound() {
         let at = packet::CONTROL_LEN;
         // First the forgeries continue the stream in order (whole messages the reader never takes) until they
         // hold most of the window, then they land at random places ahead of it, with random flags and lengths.
-        let mut cursor =
-            u32::from_le_bytes(template[at..at + 4].try_into().unwrap()).wrapping_add(1);
+        let template_seq = u32::from_le_bytes(template[at..at + 4].try_into().unwrap());
+        let mut cursor = template_seq.wrapping_add(1);
         while b.status() == Status::Connected && sent < 300_000 {
             let mut d = template[..at].to_vec();
             // "Most of the window": the receive buffer less a sixteenth.
@@ -177,6 +177,14 @@ fn hostile_in_window_datagrams_stay_within_the_stated_memory_bound() {
             }
             let first = in_order || rng.chance(0.3);
             d.push(u8::from(first));
+            // Channel 0 in order (the template was its datagram 0); anywhere on any channel ahead.
+            if in_order {
+                d.push(0);
+                d.extend_from_slice(&cursor.wrapping_sub(template_seq).to_le_bytes());
+            } else {
+                d.push(rng.below(256) as u8);
+                d.extend_from_slice(&(rng.below(4) as u32).to_le_bytes());
+            }
             let payload = match rng.below(3) {
                 0 => 0,
                 1 => rng.below(64) as usize,
@@ -205,8 +213,11 @@ fn hostile_in_window_datagrams_stay_within_the_stated_memory_bound() {
             violations += 1;
         }
     }
+    // The bound allows reassembly buffers their doubling slack (up to the window again) and every buffered slot
+    // an early fragment in a hash table, which forgeries of random length and place rarely build together: a
+    // flood holding the window itself is about a quarter of it.
     assert!(
-        peak > bound / 3,
+        peak > bound / 5,
         "the flood came near the bound ({peak} of {bound} bytes), so the bound was tested"
     );
     assert!(

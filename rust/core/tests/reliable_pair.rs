@@ -257,11 +257,14 @@ fn another_protocol_version_fails_the_handshake_with_a_clear_error() {
     assert_eq!(conn.status(), Status::Failed);
     assert_eq!(
         conn.error(),
-        Some(&ReliableError::VersionMismatch { theirs: 9, ours: 2 })
+        Some(&ReliableError::VersionMismatch {
+            theirs: 9,
+            ours: packet::VERSION
+        })
     );
     assert_eq!(
         conn.error().unwrap().to_string(),
-        "the peer speaks protocol version 9; this peer speaks version 2"
+        "the peer speaks protocol version 9; this peer speaks version 3: use the same peerkit release on both sides"
     );
 }
 

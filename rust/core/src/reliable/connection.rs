@@ -4,11 +4,15 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::packet::{self, Datagram, DecodeError, Hello, Ids, Kind, RefuseReason};
+use super::packet::{self, DataPlace, Datagram, DecodeError, Hello, Ids, Kind, RefuseReason};
 use super::recv::{Arrival, Receiver};
 use super::send::{RttEstimator, Sender};
 use super::seq::Seq;
-use super::{Event, ReliableConfig, ReliableError, ReliableStats, Status, Unfinished, MIN_MTU};
+use super::unreliable::{Unreliable, UnreliableArrival, UnreliableKind};
+use super::{
+    Event, Received, ReliableConfig, ReliableError, ReliableStats, Status, TransferMode, Unfinished,
+    MIN_MTU,
+};
 use crate::link::Micros;
 use crate::rng::Rng;
 
@@ -55,6 +59,8 @@ pub struct Connection {
     config: ReliableConfig,
     sender: Sender,
     receiver: Receiver,
+    /// Unreliable messages waiting to go, and those arriving (from the first one on).
+    unreliable: Option<Box<Unreliable>>,
     phase: Phase,
     error: Option<ReliableError>,
     local_id: u32,
@@ -141,6 +147,7 @@ impl Connection {
                 rtt,
             ),
             receiver,
+            unreliable: None,
             config,
             phase: Phase::Handshake,
             error: None,
@@ -296,6 +303,9 @@ impl Connection {
     /// Drops what the sender still holds, counted by kind.
     fn let_go(&mut self) -> Unfinished {
         let unfinished = self.sender.discard_all();
+        if let Some(u) = self.unreliable.as_mut() {
+            self.stats.unreliable_dropped += u.out.clear();
+        }
         self.stats.messages_discarded += unfinished.unsent as u64;
         self.stats.messages_unconfirmed += unfinished.unconfirmed as u64;
         unfinished
@@ -323,24 +333,87 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues a message, or refuses it whole. Messages queued during the handshake are sent once it completes.
+    /// Queues a reliable message on channel 0, or refuses it whole. Messages queued during the handshake are
+    /// sent once it completes.
     pub fn send(&mut self, message: Bytes) -> Result<(), ReliableError> {
-        self.check_send(message.len())?;
-        self.sender.push(message);
-        self.stats.messages_sent += 1;
+        self.send_on(0, TransferMode::Reliable, message)
+    }
+
+    /// Queues a message on `channel` in `mode`, or refuses it whole. Reliable messages are delivered once, in
+    /// order within their channel, whatever happens on other channels; unreliable ones are sent once (cut into
+    /// fragments when larger than a datagram: losing one loses the message) and, while too many wait to be
+    /// sent, the oldest give way (counted in `unreliable_dropped`). Only reliable messages count against the
+    /// send buffer.
+    pub fn send_on(
+        &mut self,
+        channel: u8,
+        mode: TransferMode,
+        message: Bytes,
+    ) -> Result<(), ReliableError> {
+        match mode {
+            TransferMode::Reliable => {
+                self.check_send(message.len())?;
+                self.sender.push_on(channel, message);
+                self.stats.messages_sent += 1;
+            }
+            TransferMode::Unreliable | TransferMode::UnreliableOrdered => {
+                if !self.is_open() {
+                    return Err(ReliableError::NotOpen(self.status()));
+                }
+                let max = self.max_message_size();
+                if message.len() > max {
+                    return Err(ReliableError::MessageTooLarge {
+                        size: message.len(),
+                        max,
+                    });
+                }
+                let kind = UnreliableKind {
+                    channel,
+                    ordered: mode == TransferMode::UnreliableOrdered,
+                };
+                self.unreliable
+                    .get_or_insert_with(Default::default)
+                    .out
+                    .push(kind, message);
+                self.stats.unreliable_sent += 1;
+            }
+        }
         Ok(())
     }
 
-    /// The next message received, in order.
+    /// The payload of the next message received, whatever its channel and mode (see
+    /// [`recv_message`](Self::recv_message)).
     pub fn recv(&mut self) -> Option<Bytes> {
-        let message = self.receiver.take_message()?;
-        self.stats.messages_received += 1;
-        Some(message)
+        self.recv_message().map(|m| m.payload)
+    }
+
+    /// The next message received, with its channel and mode: reliable messages first (in order within their
+    /// channel), then unreliable ones in the order they completed.
+    pub fn recv_message(&mut self) -> Option<Received> {
+        if let Some((channel, payload)) = self.receiver.take_message_on() {
+            self.stats.messages_received += 1;
+            return Some(Received {
+                channel,
+                mode: TransferMode::Reliable,
+                payload,
+            });
+        }
+        let (kind, payload) = self.unreliable.as_mut()?.inn.take()?;
+        self.stats.unreliable_received += 1;
+        Some(Received {
+            channel: kind.channel,
+            mode: if kind.ordered {
+                TransferMode::UnreliableOrdered
+            } else {
+                TransferMode::Unreliable
+            },
+            payload,
+        })
     }
 
     /// How many received messages wait to be taken.
     pub fn ready_count(&self) -> usize {
-        self.receiver.ready_count()
+        self.receiver.ready_count() + self.unreliable.as_ref().map_or(0, |u| u.inn.ready_count())
     }
 
     /// Takes in a datagram that arrived at `now`. Whatever its bytes, it never panics, and its cost is bounded by
@@ -451,6 +524,20 @@ impl Connection {
         if d.kind == Kind::CloseAck {
             return;
         }
+        if let Some(fragment) = d.unreliable {
+            self.accepted(now);
+            let unreliable = self.unreliable.get_or_insert_with(Default::default);
+            match unreliable.inn.receive(
+                fragment,
+                self.config.max_message_size,
+                self.config.receive_buffer_bytes,
+            ) {
+                UnreliableArrival::Delivered | UnreliableArrival::Held => {}
+                UnreliableArrival::Late => self.stats.unreliable_late += 1,
+                UnreliableArrival::Invalid => self.stats.dropped_invalid += 1,
+            }
+            return;
+        }
         let Some(acks) = d.acks else { return };
         if self.sender.on_acks(now, acks).is_err() {
             self.stats.dropped_invalid += 1;
@@ -492,7 +579,7 @@ impl Connection {
                 self.close_ack_due = true;
                 self.events.push_back(Event::Closed { by_peer: true });
             }
-            Kind::Hello | Kind::CloseAck | Kind::Refuse => {}
+            Kind::Hello | Kind::CloseAck | Kind::Refuse | Kind::Unreliable => {}
         }
     }
 
@@ -714,14 +801,29 @@ impl Connection {
             packet::encode_echo(buf, ids, self.receiver.acks(now), token, delay);
             return self.sent(now);
         }
+        // Unreliable messages go first (they are worth least late) and take the pacer's tokens as DATA does, so
+        // the congestion controller's rate covers both.
+        let waiting = self.unreliable.as_ref().is_some_and(|u| u.out.has_next());
+        if waiting && self.sender.pace_other(now) {
+            let mtu = self.send_mtu();
+            if let Some(fragment) = self.unreliable.as_mut().and_then(|u| u.out.pop(mtu)) {
+                packet::encode_unreliable(buf, ids, &fragment);
+                return self.sent(now);
+            }
+        }
         if let Some(out) = self.sender.next_fragment(now) {
             self.probe_due = None;
             self.last_sampled_send = now;
+            let place = DataPlace {
+                seq: out.seq,
+                channel: out.channel,
+                chan_seq: out.chan_seq,
+            };
             packet::encode_data(
                 buf,
                 ids,
                 self.receiver.acks(now),
-                out.seq,
+                place,
                 out.message_len,
                 &out.payload,
             );
@@ -818,6 +920,9 @@ impl Connection {
     /// bound).
     pub fn receive_memory_bytes(&self) -> usize {
         self.receiver.memory_bytes()
+            + self.unreliable.as_ref().map_or(0, |u| {
+                std::mem::size_of::<Unreliable>() + u.inn.memory_bytes() + u.out.memory_bytes()
+            })
     }
 
     /// Counters and estimates.
@@ -833,6 +938,9 @@ impl Connection {
             congestion_window: self.sender.congestion_window(),
             base_rtt_us: self.sender.base_rtt_us().unwrap_or(0),
             flow_blocked: self.sender.is_flow_blocked(),
+            unreliable_dropped: self.stats.unreliable_dropped
+                + self.unreliable.as_ref().map_or(0, |u| u.out.dropped + u.inn.overflowed),
+            unreliable_incomplete: self.unreliable.as_ref().map_or(0, |u| u.inn.incomplete),
             ..self.stats
         }
     }

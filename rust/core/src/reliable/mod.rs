@@ -7,7 +7,7 @@
 //! datagram it writes, and take what happened from [`Connection::poll_event`]. It starts with a handshake that
 //! gives each side a random connection id; messages you [`Connection::send`] meanwhile wait for it. Messages
 //! come out of the other side's [`Connection::recv`] exactly once and in order, or the connection fails visibly
-//! ([`Connection::status`], [`Connection::error`]). The wire format is protocol version 2, described in
+//! ([`Connection::status`], [`Connection::error`]). The wire format is protocol version 3, described in
 //! docs/PROTOCOL.md.
 
 pub mod congestion;
@@ -18,6 +18,7 @@ pub mod recv;
 pub mod send;
 pub mod seq;
 pub mod session;
+pub mod unreliable;
 
 pub use connection::Connection;
 pub use endpoint::{
@@ -35,6 +36,29 @@ pub const MIN_MTU: usize = 64;
 pub const MAX_MTU: usize = 65_507;
 /// The largest message size that may be configured: 16 MiB.
 pub const MAX_MESSAGE_SIZE_LIMIT: usize = 16 * 1024 * 1024;
+
+/// How a message travels, as Godot's `MultiplayerPeer.TransferMode` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransferMode {
+    /// Every message exactly once, in order within its channel (sent again until acknowledged).
+    #[default]
+    Reliable,
+    /// May be lost; never delivered after a newer message of its channel. Sent once.
+    UnreliableOrdered,
+    /// May be lost or arrive in any order. Sent once.
+    Unreliable,
+}
+
+/// A message taken from a connection, with the channel and mode it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// Its channel (0 to 255).
+    pub channel: u8,
+    /// How it was sent.
+    pub mode: TransferMode,
+    /// Its bytes.
+    pub payload: bytes::Bytes,
+}
 
 /// Where a connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,7 +140,7 @@ pub enum ReliableError {
         theirs: u64,
     },
     /// The peer speaks another version of the protocol.
-    #[error("the peer speaks protocol version {theirs}; this peer speaks version {ours}")]
+    #[error("the peer speaks protocol version {theirs}; this peer speaks version {ours}: use the same peerkit release on both sides")]
     VersionMismatch {
         /// The peer's version.
         theirs: u8,
@@ -335,4 +359,15 @@ pub struct ReliableStats {
     pub messages_unconfirmed: u64,
     /// Whether new data waits because the receiver's window is full (its reader is behind).
     pub flow_blocked: bool,
+    /// Unreliable messages accepted by `send_on`.
+    pub unreliable_sent: u64,
+    /// Unreliable messages taken by `recv`.
+    pub unreliable_received: u64,
+    /// Unreliable messages this side dropped: waiting to be sent when newer ones needed the room (or the
+    /// connection closed), or received and not read before newer ones needed the room.
+    pub unreliable_dropped: u64,
+    /// Unreliable-ordered messages that arrived after a newer one of their channel: dropped.
+    pub unreliable_late: u64,
+    /// Unreliable messages of several fragments given up before all arrived (a fragment was lost).
+    pub unreliable_incomplete: u64,
 }

@@ -1,9 +1,9 @@
-//! The wire format of ReliablePacketPeer datagrams, protocol version 2 (documented in docs/PROTOCOL.md), and its
-//! checks.
+//! The wire format of peerkit's reliable protocol, version 3 (documented in docs/PROTOCOL.md), and its checks.
 //!
 //! Every datagram starts with the same 16-byte header: magic, version, kind, checksum, and the connection ids of
 //! its receiver and its sender. HELLO datagrams then carry the sender's connection parameters; DATA, ACK, PING
-//! and CLOSE carry acknowledgements and the receive credit; DATA follows them with a fragment of a message.
+//! and CLOSE carry acknowledgements and the receive credit; DATA follows them with a fragment of a message on one
+//! of 256 channels. UNRELIABLE carries a fragment of a message that is never acknowledged nor sent again.
 //! All integers are little-endian. The CRC-32 (IEEE) covers the whole datagram with its own field set to zero.
 
 use bytes::{BufMut, Bytes};
@@ -13,7 +13,7 @@ use super::seq::Seq;
 /// The first two bytes of every datagram: "PK".
 pub const MAGIC: [u8; 2] = *b"PK";
 /// The protocol version this build speaks.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 /// Size of the header every datagram starts with: magic, version, kind, checksum, receiver id, sender id.
 pub const HEADER_LEN: usize = 16;
 /// Size of a HELLO datagram.
@@ -29,8 +29,12 @@ pub const CONTROL_LEN: usize = HEADER_LEN + ACKS_LEN;
 pub const PROBE_LEN: usize = CONTROL_LEN + 4;
 /// Size of a probe's answer: an ACK with the probe's token and how long it waited to be answered.
 pub const ECHO_LEN: usize = CONTROL_LEN + 8;
-/// Bytes a DATA datagram adds before its payload: sequence number and flags.
-pub const DATA_PREFIX_LEN: usize = 5;
+/// Bytes a DATA datagram adds before its payload: sequence number, flags, channel and the channel's own
+/// sequence number.
+pub const DATA_PREFIX_LEN: usize = 10;
+/// Size of an UNRELIABLE datagram before its payload: the header, channel, flags, message number, fragment index
+/// and fragment count.
+pub const UNRELIABLE_HEADER_LEN: usize = HEADER_LEN + 10;
 /// Bytes the first fragment of a message adds: the message length.
 pub const FIRST_FRAGMENT_EXTRA: usize = 4;
 /// The most overhead a datagram carries, so the smallest useful MTU is a little above this.
@@ -42,6 +46,7 @@ pub const MESSAGE_CHARGE: u64 = 64;
 const CRC_RANGE: std::ops::Range<usize> = 4..8;
 const FLAG_FIRST: u8 = 1;
 const FLAGS_KNOWN: u8 = FLAG_FIRST;
+const FLAG_ORDERED: u8 = 1;
 
 /// What a datagram is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +65,8 @@ pub enum Kind {
     CloseAck = 6,
     /// A server's answer to a HELLO it will not take: why (a [`RefuseReason`]), addressed to the HELLO's sender.
     Refuse = 7,
+    /// A fragment of an unreliable message: never acknowledged, never sent again.
+    Unreliable = 8,
 }
 
 /// Why a server refused a connection, as a REFUSE datagram says it.
@@ -95,6 +102,7 @@ impl Kind {
             5 => Some(Kind::Hello),
             6 => Some(Kind::CloseAck),
             7 => Some(Kind::Refuse),
+            8 => Some(Kind::Unreliable),
             _ => None,
         }
     }
@@ -156,6 +164,10 @@ pub struct Acks {
 pub struct Fragment {
     /// The datagram's sequence number.
     pub seq: Seq,
+    /// The channel its message is on.
+    pub channel: u8,
+    /// Its number among the DATA datagrams of its channel: the receiver delivers each channel in this order.
+    pub chan_seq: Seq,
     /// For the first fragment of a message, the message's total length.
     pub message_len: Option<u32>,
     /// The fragment's bytes.
@@ -174,6 +186,23 @@ pub fn fragment_cost(payload_len: usize, first: bool) -> u64 {
     payload_len as u64 + if first { MESSAGE_CHARGE } else { 0 }
 }
 
+/// A fragment of an unreliable message, as carried by an UNRELIABLE datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreliableFragment {
+    /// The channel its message is on.
+    pub channel: u8,
+    /// Whether the message is unreliable-ordered: never delivered after a newer one of its channel.
+    pub ordered: bool,
+    /// The message's number: per channel for ordered messages, per connection for the others.
+    pub number: Seq,
+    /// Which fragment of the message this is, from 0.
+    pub index: u16,
+    /// How many fragments the message has (at least 1).
+    pub count: u16,
+    /// The fragment's bytes.
+    pub payload: Bytes,
+}
+
 /// A datagram read off the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {
@@ -187,6 +216,8 @@ pub struct Datagram {
     pub acks: Option<Acks>,
     /// For DATA, the fragment it carries.
     pub fragment: Option<Fragment>,
+    /// For UNRELIABLE, the fragment it carries.
+    pub unreliable: Option<UnreliableFragment>,
     /// For REFUSE, why.
     pub refused: Option<RefuseReason>,
     /// For a PING that is a round-trip probe, its token.
@@ -297,23 +328,48 @@ pub fn encode_control(buf: &mut Vec<u8>, kind: Kind, ids: Ids, acks: Acks) {
     seal(buf);
 }
 
+/// Where a DATA datagram's fragment belongs: its sequence number, channel and number within the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DataPlace {
+    /// The datagram's sequence number.
+    pub seq: Seq,
+    /// Its message's channel.
+    pub channel: u8,
+    /// Its number among its channel's DATA datagrams.
+    pub chan_seq: Seq,
+}
+
 /// Writes a DATA datagram into `buf`, replacing its contents.
 pub fn encode_data(
     buf: &mut Vec<u8>,
     ids: Ids,
     acks: Acks,
-    seq: Seq,
+    place: DataPlace,
     message_len: Option<u32>,
     payload: &[u8],
 ) {
     header(buf, Kind::Data, ids);
     put_acks(buf, acks);
-    buf.put_u32_le(seq.0);
+    buf.put_u32_le(place.seq.0);
     buf.push(if message_len.is_some() { FLAG_FIRST } else { 0 });
+    buf.push(place.channel);
+    buf.put_u32_le(place.chan_seq.0);
     if let Some(len) = message_len {
         buf.put_u32_le(len);
     }
     buf.extend_from_slice(payload);
+    seal(buf);
+}
+
+/// Writes an UNRELIABLE datagram into `buf`, replacing its contents.
+pub fn encode_unreliable(buf: &mut Vec<u8>, ids: Ids, fragment: &UnreliableFragment) {
+    header(buf, Kind::Unreliable, ids);
+    buf.push(fragment.channel);
+    buf.push(if fragment.ordered { FLAG_ORDERED } else { 0 });
+    buf.put_u32_le(fragment.number.0);
+    buf.put_u16_le(fragment.index);
+    buf.put_u16_le(fragment.count);
+    buf.extend_from_slice(&fragment.payload);
     seal(buf);
 }
 
@@ -361,6 +417,7 @@ fn decode_with(
         hello: None,
         acks: None,
         fragment: None,
+        unreliable: None,
         refused: None,
         probe: None,
         echo: None,
@@ -388,6 +445,25 @@ fn decode_with(
             }
             decoded.refused = Some(RefuseReason::from_code(u32::from_le_bytes(read4(body, 0))));
         }
+        Kind::Unreliable => {
+            const PREFIX: usize = UNRELIABLE_HEADER_LEN - HEADER_LEN;
+            if body.len() < PREFIX || body[1] & !FLAG_ORDERED != 0 {
+                return Err(DecodeError::Malformed);
+            }
+            let index = u16::from_le_bytes([body[6], body[7]]);
+            let count = u16::from_le_bytes([body[8], body[9]]);
+            if count == 0 || index >= count {
+                return Err(DecodeError::Malformed);
+            }
+            decoded.unreliable = Some(UnreliableFragment {
+                channel: body[0],
+                ordered: body[1] & FLAG_ORDERED != 0,
+                number: Seq(u32::from_le_bytes(read4(body, 2))),
+                index,
+                count,
+                payload: payload(UNRELIABLE_HEADER_LEN..datagram.len()),
+            });
+        }
         _ => {
             if body.len() < ACKS_LEN {
                 return Err(DecodeError::Malformed);
@@ -402,9 +478,11 @@ fn decode_with(
             });
             let rest = &body[ACKS_LEN..];
             if kind == Kind::Data {
-                let (seq, message_len, at) = decode_fragment(rest)?;
+                let (place, message_len, at) = decode_fragment(rest)?;
                 decoded.fragment = Some(Fragment {
-                    seq,
+                    seq: place.seq,
+                    channel: place.channel,
+                    chan_seq: place.chan_seq,
                     message_len,
                     payload: payload(HEADER_LEN + ACKS_LEN + at..datagram.len()),
                 });
@@ -429,12 +507,16 @@ pub fn addressed_to(datagram: &[u8]) -> Option<u32> {
         .then(|| u32::from_le_bytes(read4(datagram, 8)))
 }
 
-/// A DATA body's sequence number, message length, and where its payload starts within the body.
-fn decode_fragment(body: &[u8]) -> Result<(Seq, Option<u32>, usize), DecodeError> {
+/// A DATA body's place, message length, and where its payload starts within the body.
+fn decode_fragment(body: &[u8]) -> Result<(DataPlace, Option<u32>, usize), DecodeError> {
     if body.len() < DATA_PREFIX_LEN {
         return Err(DecodeError::Malformed);
     }
-    let seq = Seq(u32::from_le_bytes(read4(body, 0)));
+    let place = DataPlace {
+        seq: Seq(u32::from_le_bytes(read4(body, 0))),
+        channel: body[5],
+        chan_seq: Seq(u32::from_le_bytes(read4(body, 6))),
+    };
     let flags = body[4];
     if flags & !FLAGS_KNOWN != 0 {
         return Err(DecodeError::Malformed);
@@ -453,7 +535,7 @@ fn decode_fragment(body: &[u8]) -> Result<(Seq, Option<u32>, usize), DecodeError
     } else {
         None
     };
-    Ok((seq, message_len, body.len() - rest.len()))
+    Ok((place, message_len, body.len() - rest.len()))
 }
 
 fn read4(bytes: &[u8], at: usize) -> [u8; 4] {
@@ -491,7 +573,7 @@ mod tests {
     #[test]
     fn data_round_trips() {
         let mut buf = Vec::new();
-        encode_data(&mut buf, IDS, acks(), Seq(42), Some(10), b"hello");
+        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(42), ..Default::default() }, Some(10), b"hello");
         assert_eq!(buf.len(), MAX_OVERHEAD + 5);
         let d = decode(&buf).unwrap();
         assert_eq!(
@@ -504,13 +586,59 @@ mod tests {
             (Seq(42), Some(10), &b"hello"[..])
         );
         assert_eq!(f.cost(), 5 + MESSAGE_CHARGE);
-        encode_data(&mut buf, IDS, acks(), Seq(43), None, b"world");
+        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(43), ..Default::default() }, None, b"world");
         let f = decode(&buf).unwrap().fragment.unwrap();
         assert_eq!(
             (f.seq, f.message_len, &f.payload[..]),
             (Seq(43), None, &b"world"[..])
         );
         assert_eq!(f.cost(), 5);
+    }
+
+    #[test]
+    fn a_data_datagram_carries_its_channel_and_place_in_it() {
+        let mut buf = Vec::new();
+        let place = DataPlace {
+            seq: Seq(7),
+            channel: 200,
+            chan_seq: Seq(0xDEAD_BEEF),
+        };
+        encode_data(&mut buf, IDS, acks(), place, None, b"x");
+        let f = decode(&buf).unwrap().fragment.unwrap();
+        assert_eq!((f.seq, f.channel, f.chan_seq), (Seq(7), 200, Seq(0xDEAD_BEEF)));
+    }
+
+    #[test]
+    fn unreliable_round_trips_and_bad_counts_are_malformed() {
+        let mut buf = Vec::new();
+        let fragment = UnreliableFragment {
+            channel: 9,
+            ordered: true,
+            number: Seq(5),
+            index: 2,
+            count: 3,
+            payload: Bytes::from_static(b"state"),
+        };
+        encode_unreliable(&mut buf, IDS, &fragment);
+        assert_eq!(buf.len(), UNRELIABLE_HEADER_LEN + 5);
+        let d = decode(&buf).unwrap();
+        assert_eq!((d.kind, d.acks, d.unreliable), (Kind::Unreliable, None, Some(fragment.clone())));
+        for (index, count) in [(3, 3), (0, 0)] {
+            let bad = UnreliableFragment {
+                index,
+                count,
+                ..fragment.clone()
+            };
+            encode_unreliable(&mut buf, IDS, &bad);
+            assert_eq!(decode(&buf), Err(DecodeError::Malformed), "{index} of {count}");
+        }
+        encode_unreliable(&mut buf, IDS, &fragment);
+        buf[HEADER_LEN + 1] = 2;
+        seal(&mut buf);
+        assert_eq!(decode(&buf), Err(DecodeError::Malformed), "an unknown flag");
+        buf.truncate(UNRELIABLE_HEADER_LEN - 1);
+        seal(&mut buf);
+        assert_eq!(decode(&buf), Err(DecodeError::Malformed), "too short");
     }
 
     #[test]
@@ -607,7 +735,7 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_caught() {
         let mut buf = Vec::new();
-        encode_data(&mut buf, IDS, acks(), Seq(1), Some(3), b"abc");
+        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(1), ..Default::default() }, Some(3), b"abc");
         for bit in 0..buf.len() * 8 {
             let mut bad = buf.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
@@ -663,13 +791,13 @@ mod tests {
             Err(DecodeError::Malformed),
             "long close ack"
         );
-        encode_data(&mut buf, IDS, acks(), Seq(1), Some(2), b"abc");
+        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(1), ..Default::default() }, Some(2), b"abc");
         assert_eq!(
             decode(&buf),
             Err(DecodeError::Malformed),
             "a first fragment longer than its message"
         );
-        encode_data(&mut buf, IDS, acks(), Seq(1), None, b"abc");
+        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(1), ..Default::default() }, None, b"abc");
         assert_eq!(
             resealed(&mut buf, &|b| b[CONTROL_LEN + 4] = 2),
             Err(DecodeError::Malformed),
@@ -681,9 +809,13 @@ mod tests {
     fn another_version_is_reported_as_such_even_a_version_1_datagram() {
         let mut buf = Vec::new();
         encode_control(&mut buf, Kind::Ping, IDS, acks());
-        buf[2] = 3;
+        buf[2] = 4;
         seal(&mut buf);
-        assert_eq!(decode(&buf), Err(DecodeError::Version(3)));
+        assert_eq!(decode(&buf), Err(DecodeError::Version(4)));
+        // A version 2 PING (the same layout, another version byte): refused as such.
+        buf[2] = 2;
+        seal(&mut buf);
+        assert_eq!(decode(&buf), Err(DecodeError::Version(2)));
         // A version 1 PING as version 1 wrote it: 32 bytes, the same magic, version byte and checksum field.
         let mut v1 = vec![0u8; 32];
         v1[..4].copy_from_slice(&[b'P', b'K', 1, 3]);

@@ -1,5 +1,6 @@
-//! The receiving half: buffers datagrams that arrive out of order, delivers fragments in sequence order,
-//! reassembles messages, says what to acknowledge, and grants the sender credit.
+//! The receiving half: buffers datagrams that arrive out of order, delivers each channel's fragments in that
+//! channel's order (a datagram missing on one channel never holds back another), reassembles messages, says what
+//! to acknowledge, and grants the sender credit.
 //!
 //! Two rules keep it honest. A datagram is acknowledged only once it is stored (or was delivered before), so
 //! nothing the receiver dropped is ever reported as arrived. And the sender may only send what the receiver's
@@ -20,6 +21,9 @@ use crate::link::Micros;
 /// later acknowledgements or sent again.
 pub const MAX_UNREPORTED: usize = 4096;
 
+/// The most a message's reassembly buffer reserves before its fragments arrive.
+const ASSEMBLY_START: usize = 4 * 1024;
+
 /// What became of one arriving fragment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
@@ -38,15 +42,26 @@ struct Assembly {
     bytes: BytesMut,
 }
 
+/// One channel's delivery state: the next of its datagrams to hand on, those that arrived ahead of it, and the
+/// message being reassembled.
+#[derive(Debug, Default)]
+struct ChannelIn {
+    next: Seq,
+    early: std::collections::HashMap<u32, Fragment>,
+    assembling: Option<Assembly>,
+}
+
 /// The receiving half of a connection.
 #[derive(Debug)]
 pub struct Receiver {
     next_expected: Seq,
-    /// Slot `i` holds the datagram `next_expected + i` if it has arrived.
-    window: VecDeque<Option<Fragment>>,
+    /// Slot `i` is true when the datagram `next_expected + i` has arrived.
+    window: VecDeque<bool>,
     window_limit: usize,
-    assembling: Option<Assembly>,
-    ready: VecDeque<Bytes>,
+    /// Delivery state of each channel used so far, by channel number.
+    channels: Vec<ChannelIn>,
+    /// Complete messages in the order they completed, with their channel.
+    ready: VecDeque<(u8, Bytes)>,
     max_message_size: usize,
     /// The receive window: the most credit outstanding, in bytes plus `MESSAGE_CHARGE` per message.
     window_bytes: u64,
@@ -79,7 +94,7 @@ impl Receiver {
             next_expected: first,
             window: VecDeque::new(),
             window_limit,
-            assembling: None,
+            channels: Vec::new(),
             ready: VecDeque::new(),
             max_message_size,
             window_bytes: Self::window_for(window_bytes, max_message_size),
@@ -142,7 +157,7 @@ impl Receiver {
         if offset >= self.window_limit {
             return Ok(Arrival::NoRoom);
         }
-        if self.window.get(offset).is_some_and(Option::is_some) {
+        if self.window.get(offset).copied().unwrap_or(false) {
             self.note_arrival(now, seq);
             return Ok(Arrival::Duplicate);
         }
@@ -153,44 +168,73 @@ impl Receiver {
             ));
         }
         if self.window.len() <= offset {
-            self.window.resize(offset + 1, None);
+            self.window.resize(offset + 1, false);
         }
         self.held += cost;
-        self.window[offset] = Some(fragment);
+        self.window[offset] = true;
         self.note_arrival(now, seq);
-        while let Some(Some(_)) = self.window.front() {
-            if let Some(Some(next)) = self.window.pop_front() {
-                self.next_expected = self.next_expected.plus(1);
-                self.assemble(next)?;
+        while self.window.front() == Some(&true) {
+            self.window.pop_front();
+            self.next_expected = self.next_expected.plus(1);
+        }
+        let channel = fragment.channel as usize;
+        if self.channels.len() <= channel {
+            self.channels.resize_with(channel + 1, ChannelIn::default);
+        }
+        let ch = &mut self.channels[channel];
+        if fragment.chan_seq != ch.next {
+            if fragment.chan_seq.is_before(ch.next) || ch.early.contains_key(&fragment.chan_seq.0) {
+                return Err(ReliableError::ProtocolViolation(
+                    "two datagrams carry the same place in their channel",
+                ));
             }
+            ch.early.insert(fragment.chan_seq.0, fragment);
+            return Ok(Arrival::New);
+        }
+        let mut next = Some(fragment);
+        while let Some(fragment) = next {
+            let ch = &mut self.channels[channel];
+            ch.next = ch.next.plus(1);
+            if let Some(done) = Self::assemble(&mut ch.assembling, self.max_message_size, fragment)? {
+                self.ready.push_back((channel as u8, done));
+            }
+            let ch = &mut self.channels[channel];
+            next = ch.early.remove(&ch.next.0);
         }
         Ok(Arrival::New)
     }
 
-    fn assemble(&mut self, fragment: Fragment) -> Result<(), ReliableError> {
-        match (fragment.message_len, self.assembling.is_some()) {
+    /// Adds one fragment, in its channel's order, to the message being reassembled; returns the message when it
+    /// is complete.
+    fn assemble(
+        assembling: &mut Option<Assembly>,
+        max_message_size: usize,
+        fragment: Fragment,
+    ) -> Result<Option<Bytes>, ReliableError> {
+        match (fragment.message_len, assembling.is_some()) {
             (Some(len), false) => {
                 let len = len as usize;
-                if len > self.max_message_size {
+                if len > max_message_size {
                     return Err(ReliableError::PeerMessageTooLarge {
                         size: len,
-                        max: self.max_message_size,
+                        max: max_message_size,
                     });
                 }
                 if fragment.payload.len() == len {
                     // A message in one datagram: no copy.
-                    self.ready.push_back(fragment.payload);
-                    return Ok(());
+                    return Ok(Some(fragment.payload));
                 }
-                let mut bytes = BytesMut::with_capacity(len);
+                // Grown as fragments come (each is charged to the credit), never sized by the stated length
+                // alone: a peer stating large messages on many channels reserves nothing it has not sent.
+                let mut bytes = BytesMut::with_capacity(len.min(ASSEMBLY_START));
                 bytes.extend_from_slice(&fragment.payload);
-                self.assembling = Some(Assembly {
+                *assembling = Some(Assembly {
                     expected: len,
                     bytes,
                 });
             }
             (None, true) => {
-                if let Some(assembly) = self.assembling.as_mut() {
+                if let Some(assembly) = assembling.as_mut() {
                     if assembly.bytes.len() + fragment.payload.len() > assembly.expected {
                         return Err(ReliableError::ProtocolViolation(
                             "a message's fragments are longer than its stated length",
@@ -210,21 +254,25 @@ impl Receiver {
                 ))
             }
         }
-        if self
-            .assembling
+        if assembling
             .as_ref()
             .is_some_and(|a| a.bytes.len() == a.expected)
         {
-            if let Some(done) = self.assembling.take() {
-                self.ready.push_back(done.bytes.freeze());
+            if let Some(done) = assembling.take() {
+                return Ok(Some(done.bytes.freeze()));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// The next complete message, in order. Taking it returns its credit to the sender.
+    /// The next complete message, in order within its channel. Taking it returns its credit to the sender.
     pub fn take_message(&mut self) -> Option<Bytes> {
-        let message = self.ready.pop_front()?;
+        self.take_message_on().map(|(_, message)| message)
+    }
+
+    /// As [`take_message`](Self::take_message), with the message's channel.
+    pub fn take_message_on(&mut self) -> Option<(u8, Bytes)> {
+        let (channel, message) = self.ready.pop_front()?;
         let cost = message.len() as u64 + MESSAGE_CHARGE;
         self.held -= cost;
         self.consumed += cost;
@@ -233,7 +281,7 @@ impl Receiver {
         if self.credit() - self.advertised >= self.window_bytes / 4 {
             self.ack_wanted = true;
         }
-        Some(message)
+        Some((channel, message))
     }
 
     /// How many complete messages wait to be taken.
@@ -265,17 +313,20 @@ impl Receiver {
     /// An estimate of the memory this receiver holds, in bytes: stored payloads and the reassembly buffer, the
     /// window's slots, the queue of unread messages and the list of unreported arrivals.
     pub fn memory_bytes(&self) -> usize {
-        let payloads: usize = self
-            .window
+        let channels: usize = self
+            .channels
             .iter()
-            .flatten()
-            .map(|f| f.payload.len())
+            .map(|ch| {
+                ch.early.values().map(|f| f.payload.len()).sum::<usize>()
+                    + ch.early.capacity() * std::mem::size_of::<(u32, Fragment)>()
+                    + ch.assembling.as_ref().map_or(0, |a| a.bytes.capacity())
+            })
             .sum::<usize>()
-            + self.ready.iter().map(Bytes::len).sum::<usize>()
-            + self.assembling.as_ref().map_or(0, |a| a.bytes.capacity());
+            + self.channels.capacity() * std::mem::size_of::<ChannelIn>();
+        let payloads = channels + self.ready.iter().map(|(_, m)| m.len()).sum::<usize>();
         payloads
-            + self.window.capacity() * std::mem::size_of::<Option<Fragment>>()
-            + self.ready.capacity() * std::mem::size_of::<Bytes>()
+            + self.window.capacity()
+            + self.ready.capacity() * std::mem::size_of::<(u8, Bytes)>()
             + self.unreported.capacity() * std::mem::size_of::<Seq>()
     }
 
@@ -290,10 +341,14 @@ impl Receiver {
     ) -> usize {
         let slots = (window_limit + 1).next_power_of_two();
         let messages = ((window_bytes / MESSAGE_CHARGE) as usize + 1).next_power_of_two();
-        window_bytes as usize
-            + max_message_size
-            + slots * std::mem::size_of::<Option<Fragment>>()
-            + messages * std::mem::size_of::<Bytes>()
+        let _ = max_message_size;
+        // Payloads are charged to the credit, so they hold at most the window; a reassembly buffer grows by
+        // doubling (at most twice what it holds, or its first reservation) on each of 256 channels; early
+        // fragments sit in hash tables of at most twice their count.
+        2 * window_bytes as usize
+            + 256 * (ASSEMBLY_START + std::mem::size_of::<ChannelIn>())
+            + slots * (1 + 2 * (std::mem::size_of::<(u32, Fragment)>() + 1))
+            + messages * std::mem::size_of::<(u8, Bytes)>()
             + MAX_UNREPORTED.next_power_of_two() * std::mem::size_of::<Seq>()
     }
 
@@ -319,7 +374,7 @@ impl Receiver {
                 true
             } else {
                 let offset = seq.since(self.next_expected) as usize;
-                self.window.get(offset).is_some_and(Option::is_some)
+                self.window.get(offset).copied().unwrap_or(false)
             };
             if received {
                 bits |= 1 << i;
@@ -352,11 +407,43 @@ mod tests {
     use super::*;
 
     fn frag(seq: u32, message_len: Option<u32>, payload: &[u8]) -> Fragment {
+        on(0, seq, seq, message_len, payload)
+    }
+
+    fn on(channel: u8, seq: u32, chan_seq: u32, message_len: Option<u32>, payload: &[u8]) -> Fragment {
         Fragment {
             seq: Seq(seq),
+            channel,
+            chan_seq: Seq(chan_seq),
             message_len,
             payload: Bytes::copy_from_slice(payload),
         }
+    }
+
+    #[test]
+    fn a_missing_datagram_holds_back_its_own_channel_only() {
+        let mut r = receiver();
+        // Datagram 0 (channel 1's first) is lost for now; channel 2's message after it is delivered at once.
+        r.receive(0, on(2, 1, 0, Some(3), b"two")).unwrap();
+        r.receive(0, on(1, 2, 1, Some(5), b"later")).unwrap();
+        assert_eq!(r.take_message_on(), Some((2, Bytes::from_static(b"two"))));
+        assert_eq!(r.take_message_on(), None, "channel 1 waits for its first");
+        assert_eq!(r.acks(0).next, Seq(0));
+        r.receive(0, on(1, 0, 0, Some(5), b"first")).unwrap();
+        assert_eq!(r.take_message_on(), Some((1, Bytes::from_static(b"first"))));
+        assert_eq!(r.take_message_on(), Some((1, Bytes::from_static(b"later"))));
+        assert_eq!(r.acks(0).next, Seq(3));
+    }
+
+    #[test]
+    fn fragments_of_messages_on_two_channels_interleave() {
+        let mut r = receiver();
+        r.receive(0, on(1, 0, 0, Some(6), b"abc")).unwrap();
+        r.receive(0, on(2, 1, 0, Some(4), b"wx")).unwrap();
+        r.receive(0, on(1, 2, 1, None, b"def")).unwrap();
+        r.receive(0, on(2, 3, 1, None, b"yz")).unwrap();
+        assert_eq!(r.take_message_on(), Some((1, Bytes::from_static(b"abcdef"))));
+        assert_eq!(r.take_message_on(), Some((2, Bytes::from_static(b"wxyz"))));
     }
 
     fn receiver() -> Receiver {
@@ -499,8 +586,8 @@ mod tests {
     #[test]
     fn sequence_numbers_wrap() {
         let mut r = Receiver::new(Seq(u32::MAX), 16, 1 << 20, 1000);
-        r.receive(0, frag(0, None, b"b")).unwrap();
-        r.receive(0, frag(u32::MAX, Some(2), b"a")).unwrap();
+        r.receive(0, on(0, 0, 1, None, b"b")).unwrap();
+        r.receive(0, on(0, u32::MAX, 0, Some(2), b"a")).unwrap();
         assert_eq!(r.take_message().as_deref(), Some(&b"ab"[..]));
         assert_eq!(r.acks(0).next, Seq(1));
     }

@@ -181,6 +181,8 @@ impl RttEstimator {
 
 #[derive(Debug)]
 struct InFlight {
+    channel: u8,
+    chan_seq: Seq,
     message_len: Option<u32>,
     payload: Bytes,
     /// When it was first sent, and last sent.
@@ -198,6 +200,10 @@ struct InFlight {
 pub struct Outgoing {
     /// Its sequence number.
     pub seq: Seq,
+    /// Its message's channel.
+    pub channel: u8,
+    /// Its number among its channel's DATA datagrams.
+    pub chan_seq: Seq,
     /// The message length, on a message's first fragment.
     pub message_len: Option<u32>,
     /// The fragment's bytes.
@@ -219,12 +225,29 @@ pub struct AckOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImpossibleAck;
 
+/// One channel's messages waiting to be sent, the one being cut into fragments (and how much of it has been
+/// sent), and the number its next DATA datagram gets.
+#[derive(Debug, Default)]
+struct ChannelOut {
+    queue: VecDeque<Bytes>,
+    current: Option<(Bytes, usize)>,
+    next_chan_seq: Seq,
+}
+
+impl ChannelOut {
+    fn has_more(&self) -> bool {
+        self.current.is_some() || !self.queue.is_empty()
+    }
+}
+
 /// The sending half of a connection.
 #[derive(Debug)]
 pub struct Sender {
-    queue: VecDeque<Bytes>,
-    /// The message being cut into fragments, and how much of it has been sent.
-    current: Option<(Bytes, usize)>,
+    /// Each channel's waiting messages, by channel number.
+    channels: Vec<ChannelOut>,
+    /// The channels with something to send, in turn: each new fragment comes from the first, which then goes to
+    /// the back, so a long message on one channel never holds back another's.
+    active: VecDeque<u8>,
     /// Bytes of messages accepted and not yet fully acknowledged.
     pending_bytes: usize,
     /// Messages accepted and not yet fully acknowledged (counting the one being cut).
@@ -283,8 +306,8 @@ impl Sender {
         rtt: RttEstimator,
     ) -> Self {
         Self {
-            queue: VecDeque::new(),
-            current: None,
+            channels: Vec::new(),
+            active: VecDeque::new(),
             pending_bytes: 0,
             pending_messages: 0,
             next_seq: first,
@@ -346,13 +369,20 @@ impl Sender {
     /// Drops every message not yet acknowledged (the connection closed) and returns how many there were: those
     /// not yet sent whole (they cannot have arrived) and those sent whole but not acknowledged (they may have).
     pub fn discard_all(&mut self) -> Unfinished {
-        let unsent = self.queue.len() + self.current.is_some() as usize;
+        let unsent = self
+            .channels
+            .iter()
+            .map(|ch| ch.queue.len() + ch.current.is_some() as usize)
+            .sum();
         let discarded = Unfinished {
             unsent,
             unconfirmed: self.pending_messages.saturating_sub(unsent),
         };
-        self.queue.clear();
-        self.current = None;
+        for ch in &mut self.channels {
+            ch.queue.clear();
+            ch.current = None;
+        }
+        self.active.clear();
         self.in_flight.clear();
         self.oldest = self.next_seq;
         self.unacked = 0;
@@ -390,11 +420,24 @@ impl Sender {
         self.mtu = mtu;
     }
 
-    /// Queues a message.
+    /// Queues a message on channel 0.
     pub fn push(&mut self, message: Bytes) {
+        self.push_on(0, message);
+    }
+
+    /// Queues a message on `channel`: delivered once, in order among that channel's messages.
+    pub fn push_on(&mut self, channel: u8, message: Bytes) {
         self.pending_bytes += message.len();
         self.pending_messages += 1;
-        self.queue.push_back(message);
+        let index = channel as usize;
+        if self.channels.len() <= index {
+            self.channels.resize_with(index + 1, ChannelOut::default);
+        }
+        let ch = &mut self.channels[index];
+        if !ch.has_more() {
+            self.active.push_back(channel);
+        }
+        ch.queue.push_back(message);
     }
 
     /// Bytes accepted and not yet acknowledged.
@@ -713,6 +756,8 @@ impl Sender {
                 slot.last_sent = now;
                 let out = Outgoing {
                     seq: self.oldest.plus(i as u32),
+                    channel: slot.channel,
+                    chan_seq: slot.chan_seq,
                     message_len: slot.message_len,
                     payload: slot.payload.clone(),
                     retransmission: true,
@@ -734,13 +779,15 @@ impl Sender {
         if !self.paced(now) {
             return None;
         }
-        let (message_len, payload, is_last) = self.cut_fragment()?;
+        let (channel, chan_seq, message_len, payload, is_last) = self.cut_fragment()?;
         self.sent_cost += cost;
         let seq = self.next_seq;
         self.next_seq = seq.plus(1);
         self.unacked += 1;
         self.bytes_in_flight += payload.len();
         self.in_flight.push_back(InFlight {
+            channel,
+            chan_seq,
             message_len,
             payload: payload.clone(),
             first_sent: now,
@@ -753,6 +800,8 @@ impl Sender {
         self.note_timer(now + rto);
         Some(Outgoing {
             seq,
+            channel,
+            chan_seq,
             message_len,
             payload,
             retransmission: false,
@@ -772,6 +821,12 @@ impl Sender {
         }
     }
 
+    /// Whether the pacer lets a datagram other than DATA (an unreliable message) go at `now`, taking its token:
+    /// what the path carries is shared by both.
+    pub fn pace_other(&mut self, now: Micros) -> bool {
+        self.paced(now)
+    }
+
     /// When the pacer lets the next datagram go, while it holds one back: `poll_transmit` is due then.
     pub fn pacing_due(&self) -> Option<Micros> {
         self.pacing_due
@@ -788,22 +843,26 @@ impl Sender {
 
     /// The credit the next fragment will cost, or `None` when nothing waits to be sent.
     fn next_fragment_cost(&self) -> Option<u64> {
-        let (len, offset) = match &self.current {
+        let ch = &self.channels[*self.active.front()? as usize];
+        let (len, offset) = match &ch.current {
             Some((message, offset)) => (message.len(), *offset),
-            None => (self.queue.front()?.len(), 0),
+            None => (ch.queue.front()?.len(), 0),
         };
         let first = offset == 0;
         Some(fragment_cost((len - offset).min(self.room(first)), first))
     }
 
-    /// Cuts the next fragment off the current message: (message length if first, payload, is last).
-    fn cut_fragment(&mut self) -> Option<(Option<u32>, Bytes, bool)> {
-        if self.current.is_none() {
-            self.current = Some((self.queue.pop_front()?, 0));
-        }
+    /// Cuts the next fragment off the current message of the channel whose turn it is: (channel, its number in
+    /// the channel, message length if first, payload, is last).
+    fn cut_fragment(&mut self) -> Option<(u8, Seq, Option<u32>, Bytes, bool)> {
+        let channel = *self.active.front()?;
         let room_first = self.room(true);
         let room_rest = self.room(false);
-        let (message, offset) = self.current.as_mut()?;
+        let ch = &mut self.channels[channel as usize];
+        if ch.current.is_none() {
+            ch.current = Some((ch.queue.pop_front()?, 0));
+        }
+        let (message, offset) = ch.current.as_mut()?;
         let first = *offset == 0;
         let room = if first { room_first } else { room_rest };
         let end = (*offset + room).min(message.len());
@@ -812,8 +871,15 @@ impl Sender {
         *offset = end;
         let is_last = end == message.len();
         if is_last {
-            self.current = None;
+            ch.current = None;
         }
-        Some((message_len, payload, is_last))
+        let chan_seq = ch.next_chan_seq;
+        ch.next_chan_seq = chan_seq.plus(1);
+        let more = ch.has_more();
+        self.active.pop_front();
+        if more {
+            self.active.push_back(channel);
+        }
+        Some((channel, chan_seq, message_len, payload, is_last))
     }
 }
