@@ -71,6 +71,19 @@ impl GodotErrorCode for MultiplayerError {
 }
 
 /// Why a peer refuses a packet, in words a user can act on, for the error it returned.
+impl GodotErrorCode for peerkit_core::multiplayer::host::HostError {
+    fn error_code(&self) -> Error {
+        use peerkit_core::multiplayer::host::HostError;
+        match self {
+            HostError::NotConnected => Error::ERR_UNCONFIGURED,
+            HostError::UnknownPeer(_) | HostError::ClientTarget | HostError::Channel(_) => {
+                Error::ERR_INVALID_PARAMETER
+            }
+            HostError::Connection(e) => e.error_code(),
+        }
+    }
+}
+
 pub(crate) fn refusal_hint(err: Error) -> &'static str {
     match err {
         Error::ERR_UNCONFIGURED => {

@@ -18,5 +18,6 @@ mod reliable_packet_peer;
 mod reliable_server;
 mod transfer_mode;
 mod udp_link_proxy;
+mod udp_multiplayer_peer;
 mod udp_packet_peer;
 mod wrapping;

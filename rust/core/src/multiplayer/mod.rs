@@ -20,6 +20,7 @@
 //! same ids, deliveries and events.
 
 pub mod conditioner;
+pub mod host;
 mod lane;
 mod network;
 mod types;

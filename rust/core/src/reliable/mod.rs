@@ -37,17 +37,8 @@ pub const MAX_MTU: usize = 65_507;
 /// The largest message size that may be configured: 16 MiB.
 pub const MAX_MESSAGE_SIZE_LIMIT: usize = 16 * 1024 * 1024;
 
-/// How a message travels, as Godot's `MultiplayerPeer.TransferMode` names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TransferMode {
-    /// Every message exactly once, in order within its channel (sent again until acknowledged).
-    #[default]
-    Reliable,
-    /// May be lost; never delivered after a newer message of its channel. Sent once.
-    UnreliableOrdered,
-    /// May be lost or arrive in any order. Sent once.
-    Unreliable,
-}
+/// How a message travels: the multiplayer layer's transfer modes, which a connection carries as they say.
+pub use crate::multiplayer::TransferMode;
 
 /// A message taken from a connection, with the channel and mode it was sent with.
 #[derive(Debug, Clone, PartialEq, Eq)]
