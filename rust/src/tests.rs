@@ -1,7 +1,7 @@
 //! The editor help: every shipped class, and each of its members, has a description.
 
 /// The classes a user gets.
-const SHIPPED: [&str; 10] = [
+const SHIPPED: [&str; 11] = [
     "LocalPacketPeer",
     "LinkConditioner",
     "ReliablePacketPeer",
@@ -12,6 +12,7 @@ const SHIPPED: [&str; 10] = [
     "LocalMultiplayerPeer",
     "MultiplayerLinkConditioner",
     "PeerkitLinks",
+    "UdpMultiplayerPeer",
 ];
 
 /// Every class, method, property, signal and constant has a description in the editor's help; with

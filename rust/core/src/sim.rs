@@ -409,8 +409,7 @@ pub fn mixed(
         if now % period < 1_000 {
             let mut update = vec![0u8; UNRELIABLE_LEN];
             update[..8].copy_from_slice(&now.to_le_bytes());
-            if x
-                .send_on(0, TransferMode::UnreliableOrdered, Bytes::from(update))
+            if x.send_on(0, TransferMode::UnreliableOrdered, Bytes::from(update))
                 .is_ok()
                 && now > warm_up
                 && now + 1_000_000 < end

@@ -63,14 +63,19 @@ fn every_reliable_channel_is_delivered_once_in_order_under_loss() {
                     let mut m = vec![ch; len];
                     m[..4].copy_from_slice(&next[ch as usize].to_le_bytes());
                     next[ch as usize] += 1;
-                    x.send_on(ch, TransferMode::Reliable, Bytes::from(m)).unwrap();
+                    x.send_on(ch, TransferMode::Reliable, Bytes::from(m))
+                        .unwrap();
                 }
             }
         },
         |_, m| {
             assert_eq!(m.mode, TransferMode::Reliable);
             let n = u32::from_le_bytes(m.payload[..4].try_into().unwrap());
-            assert_eq!(n, got[m.channel as usize], "channel {} in order, once", m.channel);
+            assert_eq!(
+                n, got[m.channel as usize],
+                "channel {} in order, once",
+                m.channel
+            );
             got[m.channel as usize] += 1;
         },
     );
@@ -96,8 +101,12 @@ fn a_transfer_on_one_channel_does_not_hold_back_events_on_another() {
                 }
             }
             if now % 50_000 == 0 && now <= 3_000_000 {
-                x.send_on(2, TransferMode::Reliable, Bytes::from(now.to_le_bytes().to_vec()))
-                    .unwrap();
+                x.send_on(
+                    2,
+                    TransferMode::Reliable,
+                    Bytes::from(now.to_le_bytes().to_vec()),
+                )
+                .unwrap();
             }
         },
         |now, m| match m.channel {
@@ -108,7 +117,10 @@ fn a_transfer_on_one_channel_does_not_hold_back_events_on_another() {
     assert_eq!(event_delays.len(), 60);
     event_delays.sort_unstable();
     let (median, worst) = (event_delays[30], event_delays[59]);
-    assert!(transfer_done.unwrap_or(0) > 4_000_000, "the transfer took its time");
+    assert!(
+        transfer_done.unwrap_or(0) > 4_000_000,
+        "the transfer took its time"
+    );
     // Behind the transfer on one stream, the last event would wait for all of it (over 4 s).
     assert!(
         median < 100_000 && worst < 400_000,
@@ -135,9 +147,14 @@ fn unreliable_messages_are_sent_once_and_ordered_ones_never_go_backwards() {
         5_000,
         |now, x| {
             if now <= 4_000_000 && now % 5_000 == 0 {
-                x.send_on(5, TransferMode::UnreliableOrdered, Bytes::from(sent.to_le_bytes().to_vec()))
+                x.send_on(
+                    5,
+                    TransferMode::UnreliableOrdered,
+                    Bytes::from(sent.to_le_bytes().to_vec()),
+                )
+                .unwrap();
+                x.send_on(6, TransferMode::Unreliable, Bytes::from_static(b"u"))
                     .unwrap();
-                x.send_on(6, TransferMode::Unreliable, Bytes::from_static(b"u")).unwrap();
                 sent += 1;
             }
         },
@@ -153,9 +170,15 @@ fn unreliable_messages_are_sent_once_and_ordered_ones_never_go_backwards() {
         },
     );
     let share = got as f64 / sent as f64;
-    assert!((0.2..0.8).contains(&share), "80% arrive, less those after a newer one: {share}");
+    assert!(
+        (0.2..0.8).contains(&share),
+        "80% arrive, less those after a newer one: {share}"
+    );
     assert!(y.stats().unreliable_late > 0, "jitter reordered some (and the link duplicated some): they were dropped, not delivered late");
-    assert!(unordered as f64 / sent as f64 > 0.75, "unordered ones are all delivered as they come");
+    assert!(
+        unordered as f64 / sent as f64 > 0.75,
+        "unordered ones are all delivered as they come"
+    );
     assert_eq!(x.stats().retransmissions, 0, "nothing was sent again");
     assert_eq!(x.stats().unreliable_sent, 2 * sent as u64);
 }
@@ -175,14 +198,18 @@ fn an_unreliable_message_larger_than_a_datagram_arrives_whole_or_not_at_all() {
             if now <= 2_000_000 && now % 20_000 == 0 {
                 let mut m = vec![(sent % 251) as u8; 4_000];
                 m[..4].copy_from_slice(&sent.to_le_bytes());
-                x.send_on(0, TransferMode::Unreliable, Bytes::from(m)).unwrap();
+                x.send_on(0, TransferMode::Unreliable, Bytes::from(m))
+                    .unwrap();
                 sent += 1;
             }
         },
         |_, m| {
             assert_eq!(m.payload.len(), 4_000);
             let n = u32::from_le_bytes(m.payload[..4].try_into().unwrap());
-            assert!(m.payload[4..].iter().all(|&b| b == (n % 251) as u8), "whole");
+            assert!(
+                m.payload[4..].iter().all(|&b| b == (n % 251) as u8),
+                "whole"
+            );
             whole += 1;
         },
     );
@@ -210,7 +237,10 @@ fn a_bulk_transfer_beside_a_state_stream_adds_little_delay_and_no_loss() {
                 (shared.unreliable_delivered - (1.0 - loss)).abs() <= 0.01,
                 "seed {seed}, loss {loss}: {shared:?}"
             );
-            assert!(shared.goodput_percent >= 85.0, "seed {seed}, loss {loss}: {shared:?}");
+            assert!(
+                shared.goodput_percent >= 85.0,
+                "seed {seed}, loss {loss}: {shared:?}"
+            );
         }
     }
 }

@@ -346,7 +346,17 @@ fn datagrams_of_unknown_connections_are_counted_and_never_delivered() {
         dst: server_id ^ 1,
         src: 99,
     };
-    packet::encode_data(&mut buf, ids, Default::default(), packet::DataPlace { seq: Seq(1), ..Default::default() }, Some(3), b"bad");
+    packet::encode_data(
+        &mut buf,
+        ids,
+        Default::default(),
+        packet::DataPlace {
+            seq: Seq(1),
+            ..Default::default()
+        },
+        Some(3),
+        b"bad",
+    );
     net.server
         .handle_datagram(net.now, 1, &Bytes::copy_from_slice(&buf));
     packet::encode_data(

@@ -25,7 +25,13 @@ impl Net {
         let mut hosts = vec![Host::server(2)];
         for c in 1..=clients {
             let mut e = Endpoint::new(EndpointConfig::default(), 10 + c);
-            hosts.push(Host::client(&mut e, 0, 0, ReliableConfig::default(), 20 + c));
+            hosts.push(Host::client(
+                &mut e,
+                0,
+                0,
+                ReliableConfig::default(),
+                20 + c,
+            ));
             endpoints.push(e);
         }
         Net {
@@ -75,13 +81,23 @@ fn clients_get_ids_and_packets_flow_both_ways_in_every_mode() {
     assert_eq!(net.events(1), [HostEvent::Connected(1)]);
     assert_eq!(net.hosts[1].status(), Status::Connected);
 
-    for (i, mode) in [TransferMode::Reliable, TransferMode::UnreliableOrdered, TransferMode::Unreliable]
-        .into_iter()
-        .enumerate()
+    for (i, mode) in [
+        TransferMode::Reliable,
+        TransferMode::UnreliableOrdered,
+        TransferMode::Unreliable,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let (s, rest) = net.endpoints.split_at_mut(1);
         net.hosts[1]
-            .send(&mut rest[0], 1, i as i64 + 3, mode, Bytes::from_static(b"up"))
+            .send(
+                &mut rest[0],
+                1,
+                i as i64 + 3,
+                mode,
+                Bytes::from_static(b"up"),
+            )
             .unwrap();
         net.hosts[0]
             .send(&mut s[0], 0, i as i64, mode, Bytes::from_static(b"all"))
@@ -146,7 +162,11 @@ fn disconnecting_a_client_and_closing_the_server_are_reported_on_both_sides() {
     let (s, _) = net.endpoints.split_at_mut(1);
     net.hosts[0].close(&mut s[0], now);
     net.run(50);
-    assert_eq!(net.events(2), [HostEvent::Disconnected(1)], "the server closed");
+    assert_eq!(
+        net.events(2),
+        [HostEvent::Disconnected(1)],
+        "the server closed"
+    );
     assert_eq!(net.hosts[2].status(), Status::Disconnected);
     let _ = b;
 }

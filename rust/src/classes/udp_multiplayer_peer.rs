@@ -71,7 +71,13 @@ impl UdpMultiplayerPeer {
             .emit_signal(signal, &[Variant::from(i64::from(id))]);
     }
 
-    fn open(&mut self, what: &str, candidates: &[SocketAddr], accept: bool, max: usize) -> Result<ServerSocket, Error> {
+    fn open(
+        &mut self,
+        what: &str,
+        candidates: &[SocketAddr],
+        accept: bool,
+        max: usize,
+    ) -> Result<ServerSocket, Error> {
         if self.session.is_some() {
             godot_error!("{what}: already open; close() first");
             return Err(Error::ERR_ALREADY_IN_USE);
@@ -82,16 +88,17 @@ impl UdpMultiplayerPeer {
             max_connections: max,
             max_pending: max,
         };
-        bind_first(candidates, |addr| ServerSocket::bind(addr, config.clone(), os_seed())).map_err(|e| {
-            match e {
-                UdpError::AddressInUse(addr) => {
-                    godot_error!("{what}: {addr} is already in use");
-                    Error::ERR_ALREADY_IN_USE
-                }
-                e => {
-                    godot_error!("{what}: {e}");
-                    Error::ERR_CANT_CREATE
-                }
+        bind_first(candidates, |addr| {
+            ServerSocket::bind(addr, config.clone(), os_seed())
+        })
+        .map_err(|e| match e {
+            UdpError::AddressInUse(addr) => {
+                godot_error!("{what}: {addr} is already in use");
+                Error::ERR_ALREADY_IN_USE
+            }
+            e => {
+                godot_error!("{what}: {e}");
+                Error::ERR_CANT_CREATE
             }
         })
     }
@@ -137,18 +144,28 @@ impl IMultiplayerPeerExtension for UdpMultiplayerPeer {
         })
     }
 
-    unsafe fn put_packet_rawptr(&mut self, p_buffer: RawPtr<*const u8>, p_buffer_size: i32) -> Error {
+    unsafe fn put_packet_rawptr(
+        &mut self,
+        p_buffer: RawPtr<*const u8>,
+        p_buffer_size: i32,
+    ) -> Error {
         const WHAT: &str = "UdpMultiplayerPeer.put_packet";
         // SAFETY: Godot keeps `p_buffer_size` bytes at `p_buffer` valid for this call; they are copied here.
         unsafe {
             ffi::guard_put(WHAT, p_buffer, p_buffer_size, |data| {
                 let data = Bytes::copy_from_slice(data);
-                let (target, channel, mode) = (self.target_peer, self.transfer_channel, self.transfer_mode);
+                let (target, channel, mode) =
+                    (self.target_peer, self.transfer_channel, self.transfer_mode);
                 let Some(s) = self.session.as_mut() else {
-                    godot_error!("{WHAT}: not connected; call create_server() or create_client() first");
+                    godot_error!(
+                        "{WHAT}: not connected; call create_server() or create_client() first"
+                    );
                     return Error::ERR_UNCONFIGURED;
                 };
-                match s.host.send(s.socket.endpoint_mut(), target, channel, mode, data) {
+                match s
+                    .host
+                    .send(s.socket.endpoint_mut(), target, channel, mode, data)
+                {
                     Ok(()) => Error::OK,
                     Err(e) => {
                         godot_error!("{WHAT}: {e}");
@@ -249,7 +266,10 @@ impl IMultiplayerPeerExtension for UdpMultiplayerPeer {
         let mut events = Vec::new();
         if let Some(s) = self.session.as_mut() {
             let now = s.clock.now_us();
-            if let Err(e) = s.host.disconnect_peer(s.socket.endpoint_mut(), now, peer, force) {
+            if let Err(e) = s
+                .host
+                .disconnect_peer(s.socket.endpoint_mut(), now, peer, force)
+            {
                 godot_error!("UdpMultiplayerPeer.disconnect_peer({peer}): {e}");
             }
             s.socket.drive(now, None);
@@ -337,7 +357,12 @@ impl UdpMultiplayerPeer {
     /// already open, [constant ERR_INVALID_PARAMETER] for a bad port or an address that does not resolve,
     /// [constant ERR_CANT_CREATE] when no socket can be made.
     #[func]
-    fn create_client(&mut self, address: GString, port: i64, #[opt(default = 0)] local_port: i64) -> Error {
+    fn create_client(
+        &mut self,
+        address: GString,
+        port: i64,
+        #[opt(default = 0)] local_port: i64,
+    ) -> Error {
         const WHAT: &str = "UdpMultiplayerPeer.create_client";
         let (Ok(port), Ok(local_port)) = (u16::try_from(port), u16::try_from(local_port)) else {
             godot_error!("{WHAT}: ports must be between 0 and 65535, got {port} and {local_port}");
@@ -354,9 +379,19 @@ impl UdpMultiplayerPeer {
             Ok(mut socket) => {
                 let clock = Clock::real();
                 let now = clock.now_us();
-                let host = Host::client(socket.endpoint_mut(), now, server, self.config.clone(), os_seed());
+                let host = Host::client(
+                    socket.endpoint_mut(),
+                    now,
+                    server,
+                    self.config.clone(),
+                    os_seed(),
+                );
                 socket.drive(now, None);
-                self.session = Some(Session { socket, host, clock });
+                self.session = Some(Session {
+                    socket,
+                    host,
+                    clock,
+                });
                 Error::OK
             }
             Err(e) => e,
@@ -407,16 +442,21 @@ impl UdpMultiplayerPeer {
         }
     }
 
+    /// Returns [member timeout_ms].
     #[func]
     fn get_timeout_ms(&self) -> i64 {
         (self.config.timeout_us / 1000) as i64
     }
 
+    /// Sets [member timeout_ms]; a value out of range is refused with an error and the old one kept.
     #[func]
     fn set_timeout_ms(&mut self, ms: i64) {
         match ReliableConfig::check_timeout_ms(ms) {
             Ok(us) => self.config.timeout_us = us,
-            Err(e) => godot_error!("UdpMultiplayerPeer.timeout_ms: {e}; kept {}", self.get_timeout_ms()),
+            Err(e) => godot_error!(
+                "UdpMultiplayerPeer.timeout_ms: {e}; kept {}",
+                self.get_timeout_ms()
+            ),
         }
     }
 }

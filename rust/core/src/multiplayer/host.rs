@@ -52,7 +52,9 @@ pub enum HostEvent {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostError {
     /// Nothing is connected to send to.
-    #[error("not connected: create_server() or create_client() first, and wait for the connection")]
+    #[error(
+        "not connected: create_server() or create_client() first, and wait for the connection"
+    )]
     NotConnected,
     /// No peer has this id.
     #[error("no peer has id {0}")]
@@ -169,7 +171,11 @@ impl Host {
 
     /// Takes in what the endpoint has at `now` (call after it has been given what arrived): accepts new
     /// clients, reads every connection's messages, and notes who connected and who left.
-    pub fn update<A: Clone + Eq + std::hash::Hash>(&mut self, endpoint: &mut Endpoint<A>, now: Micros) {
+    pub fn update<A: Clone + Eq + std::hash::Hash>(
+        &mut self,
+        endpoint: &mut Endpoint<A>,
+        now: Micros,
+    ) {
         if self.closed {
             return;
         }
@@ -180,7 +186,8 @@ impl Host {
                 assign.extend_from_slice(&id.to_le_bytes());
                 if let Some(conn) = endpoint.connection_mut(handle) {
                     // Queued before the handshake completes; sent once it does.
-                    let _ = conn.send_on(CONTROL_CHANNEL, TransferMode::Reliable, Bytes::from(assign));
+                    let _ =
+                        conn.send_on(CONTROL_CHANNEL, TransferMode::Reliable, Bytes::from(assign));
                 }
                 self.peers.insert(id, handle);
                 self.ids.insert(handle, id);
@@ -189,7 +196,9 @@ impl Host {
         }
         let handles: Vec<ConnectionHandle> = self.ids.keys().copied().collect();
         for handle in handles {
-            let Some(&from) = self.ids.get(&handle) else { continue };
+            let Some(&from) = self.ids.get(&handle) else {
+                continue;
+            };
             let Some(conn) = endpoint.connection_mut(handle) else {
                 self.forget(endpoint, handle, from);
                 continue;
@@ -347,7 +356,11 @@ impl Host {
     }
 
     /// Closes every connection at `now` (each peer is told) and ends the session: no events follow.
-    pub fn close<A: Clone + Eq + std::hash::Hash>(&mut self, endpoint: &mut Endpoint<A>, now: Micros) {
+    pub fn close<A: Clone + Eq + std::hash::Hash>(
+        &mut self,
+        endpoint: &mut Endpoint<A>,
+        now: Micros,
+    ) {
         for (_, handle) in self.peers.drain() {
             if let Some(conn) = endpoint.connection_mut(handle) {
                 conn.close(now);

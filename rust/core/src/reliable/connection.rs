@@ -10,8 +10,8 @@ use super::send::{RttEstimator, Sender};
 use super::seq::Seq;
 use super::unreliable::{Unreliable, UnreliableArrival, UnreliableKind};
 use super::{
-    Event, Received, ReliableConfig, ReliableError, ReliableStats, Status, TransferMode, Unfinished,
-    MIN_MTU,
+    Event, Received, ReliableConfig, ReliableError, ReliableStats, Status, TransferMode,
+    Unfinished, MIN_MTU,
 };
 use crate::link::Micros;
 use crate::rng::Rng;
@@ -939,7 +939,10 @@ impl Connection {
             base_rtt_us: self.sender.base_rtt_us().unwrap_or(0),
             flow_blocked: self.sender.is_flow_blocked(),
             unreliable_dropped: self.stats.unreliable_dropped
-                + self.unreliable.as_ref().map_or(0, |u| u.out.dropped + u.inn.overflowed),
+                + self
+                    .unreliable
+                    .as_ref()
+                    .map_or(0, |u| u.out.dropped + u.inn.overflowed),
             unreliable_incomplete: self.unreliable.as_ref().map_or(0, |u| u.inn.incomplete),
             ..self.stats
         }

@@ -573,7 +573,17 @@ mod tests {
     #[test]
     fn data_round_trips() {
         let mut buf = Vec::new();
-        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(42), ..Default::default() }, Some(10), b"hello");
+        encode_data(
+            &mut buf,
+            IDS,
+            acks(),
+            DataPlace {
+                seq: Seq(42),
+                ..Default::default()
+            },
+            Some(10),
+            b"hello",
+        );
         assert_eq!(buf.len(), MAX_OVERHEAD + 5);
         let d = decode(&buf).unwrap();
         assert_eq!(
@@ -586,7 +596,17 @@ mod tests {
             (Seq(42), Some(10), &b"hello"[..])
         );
         assert_eq!(f.cost(), 5 + MESSAGE_CHARGE);
-        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(43), ..Default::default() }, None, b"world");
+        encode_data(
+            &mut buf,
+            IDS,
+            acks(),
+            DataPlace {
+                seq: Seq(43),
+                ..Default::default()
+            },
+            None,
+            b"world",
+        );
         let f = decode(&buf).unwrap().fragment.unwrap();
         assert_eq!(
             (f.seq, f.message_len, &f.payload[..]),
@@ -605,7 +625,10 @@ mod tests {
         };
         encode_data(&mut buf, IDS, acks(), place, None, b"x");
         let f = decode(&buf).unwrap().fragment.unwrap();
-        assert_eq!((f.seq, f.channel, f.chan_seq), (Seq(7), 200, Seq(0xDEAD_BEEF)));
+        assert_eq!(
+            (f.seq, f.channel, f.chan_seq),
+            (Seq(7), 200, Seq(0xDEAD_BEEF))
+        );
     }
 
     #[test]
@@ -622,7 +645,10 @@ mod tests {
         encode_unreliable(&mut buf, IDS, &fragment);
         assert_eq!(buf.len(), UNRELIABLE_HEADER_LEN + 5);
         let d = decode(&buf).unwrap();
-        assert_eq!((d.kind, d.acks, d.unreliable), (Kind::Unreliable, None, Some(fragment.clone())));
+        assert_eq!(
+            (d.kind, d.acks, d.unreliable),
+            (Kind::Unreliable, None, Some(fragment.clone()))
+        );
         for (index, count) in [(3, 3), (0, 0)] {
             let bad = UnreliableFragment {
                 index,
@@ -630,7 +656,11 @@ mod tests {
                 ..fragment.clone()
             };
             encode_unreliable(&mut buf, IDS, &bad);
-            assert_eq!(decode(&buf), Err(DecodeError::Malformed), "{index} of {count}");
+            assert_eq!(
+                decode(&buf),
+                Err(DecodeError::Malformed),
+                "{index} of {count}"
+            );
         }
         encode_unreliable(&mut buf, IDS, &fragment);
         buf[HEADER_LEN + 1] = 2;
@@ -735,7 +765,17 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_caught() {
         let mut buf = Vec::new();
-        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(1), ..Default::default() }, Some(3), b"abc");
+        encode_data(
+            &mut buf,
+            IDS,
+            acks(),
+            DataPlace {
+                seq: Seq(1),
+                ..Default::default()
+            },
+            Some(3),
+            b"abc",
+        );
         for bit in 0..buf.len() * 8 {
             let mut bad = buf.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
@@ -791,13 +831,33 @@ mod tests {
             Err(DecodeError::Malformed),
             "long close ack"
         );
-        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(1), ..Default::default() }, Some(2), b"abc");
+        encode_data(
+            &mut buf,
+            IDS,
+            acks(),
+            DataPlace {
+                seq: Seq(1),
+                ..Default::default()
+            },
+            Some(2),
+            b"abc",
+        );
         assert_eq!(
             decode(&buf),
             Err(DecodeError::Malformed),
             "a first fragment longer than its message"
         );
-        encode_data(&mut buf, IDS, acks(), DataPlace { seq: Seq(1), ..Default::default() }, None, b"abc");
+        encode_data(
+            &mut buf,
+            IDS,
+            acks(),
+            DataPlace {
+                seq: Seq(1),
+                ..Default::default()
+            },
+            None,
+            b"abc",
+        );
         assert_eq!(
             resealed(&mut buf, &|b| b[CONTROL_LEN + 4] = 2),
             Err(DecodeError::Malformed),

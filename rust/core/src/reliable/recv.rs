@@ -195,7 +195,8 @@ impl Receiver {
         while let Some(fragment) = next {
             let ch = &mut self.channels[channel];
             ch.next = ch.next.plus(1);
-            if let Some(done) = Self::assemble(&mut ch.assembling, self.max_message_size, fragment)? {
+            if let Some(done) = Self::assemble(&mut ch.assembling, self.max_message_size, fragment)?
+            {
                 self.ready.push_back((channel as u8, done));
             }
             let ch = &mut self.channels[channel];
@@ -410,7 +411,13 @@ mod tests {
         on(0, seq, seq, message_len, payload)
     }
 
-    fn on(channel: u8, seq: u32, chan_seq: u32, message_len: Option<u32>, payload: &[u8]) -> Fragment {
+    fn on(
+        channel: u8,
+        seq: u32,
+        chan_seq: u32,
+        message_len: Option<u32>,
+        payload: &[u8],
+    ) -> Fragment {
         Fragment {
             seq: Seq(seq),
             channel,
@@ -442,7 +449,10 @@ mod tests {
         r.receive(0, on(2, 1, 0, Some(4), b"wx")).unwrap();
         r.receive(0, on(1, 2, 1, None, b"def")).unwrap();
         r.receive(0, on(2, 3, 1, None, b"yz")).unwrap();
-        assert_eq!(r.take_message_on(), Some((1, Bytes::from_static(b"abcdef"))));
+        assert_eq!(
+            r.take_message_on(),
+            Some((1, Bytes::from_static(b"abcdef")))
+        );
         assert_eq!(r.take_message_on(), Some((2, Bytes::from_static(b"wxyz"))));
     }
 

@@ -426,11 +426,26 @@ mod tests {
         }
         let f = sent(&mut out, 1200);
         let mut inn = UnreliableIn::default();
-        assert_eq!(inn.receive(f[0].clone(), 1000, 1 << 20), UnreliableArrival::Delivered);
-        assert_eq!(inn.receive(f[2].clone(), 1000, 1 << 20), UnreliableArrival::Delivered);
-        assert_eq!(inn.receive(f[1].clone(), 1000, 1 << 20), UnreliableArrival::Late);
-        assert_eq!(inn.receive(f[2].clone(), 1000, 1 << 20), UnreliableArrival::Late, "nor twice");
-        let got: Vec<_> = std::iter::from_fn(|| inn.take()).map(|(_, m)| m[0]).collect();
+        assert_eq!(
+            inn.receive(f[0].clone(), 1000, 1 << 20),
+            UnreliableArrival::Delivered
+        );
+        assert_eq!(
+            inn.receive(f[2].clone(), 1000, 1 << 20),
+            UnreliableArrival::Delivered
+        );
+        assert_eq!(
+            inn.receive(f[1].clone(), 1000, 1 << 20),
+            UnreliableArrival::Late
+        );
+        assert_eq!(
+            inn.receive(f[2].clone(), 1000, 1 << 20),
+            UnreliableArrival::Late,
+            "nor twice"
+        );
+        let got: Vec<_> = std::iter::from_fn(|| inn.take())
+            .map(|(_, m)| m[0])
+            .collect();
         assert_eq!(got, [0, 2]);
     }
 
@@ -448,7 +463,10 @@ mod tests {
         let f = sent(&mut out, 1200);
         let mut inn = UnreliableIn::default();
         for i in [1, 0, 3, 2] {
-            assert_eq!(inn.receive(f[i].clone(), 1000, 1 << 20), UnreliableArrival::Delivered);
+            assert_eq!(
+                inn.receive(f[i].clone(), 1000, 1 << 20),
+                UnreliableArrival::Delivered
+            );
         }
         let got: Vec<_> = std::iter::from_fn(|| inn.take()).map(|(_, m)| m).collect();
         assert_eq!(got, [&b"b"[..], b"a", b"d", b"c"]);
@@ -465,7 +483,11 @@ mod tests {
         assert_eq!(out.dropped as usize + out.queue.len(), n);
         assert_eq!(out.queue.back().map(|w| w.number), Some(Seq(n as u32 - 1)));
         let left = sent(&mut out, 1200);
-        assert_eq!(left.len(), n - out.dropped as usize, "one datagram for each kept message");
+        assert_eq!(
+            left.len(),
+            n - out.dropped as usize,
+            "one datagram for each kept message"
+        );
         assert_eq!(out.queued_bytes(), 0);
     }
 
@@ -480,10 +502,28 @@ mod tests {
             count,
             payload: Bytes::from(vec![1; len]),
         };
-        assert_eq!(inn.receive(frag(0, 3, 10), 25, 1 << 20), UnreliableArrival::Held);
-        assert_eq!(inn.receive(frag(0, 3, 10), 25, 1 << 20), UnreliableArrival::Invalid, "twice");
-        assert_eq!(inn.receive(frag(1, 2, 10), 25, 1 << 20), UnreliableArrival::Invalid, "another count");
-        assert_eq!(inn.receive(frag(1, 3, 20), 25, 1 << 20), UnreliableArrival::Invalid, "over the size");
-        assert_eq!(inn.receive(frag(0, 1, 30), 25, 1 << 20), UnreliableArrival::Invalid);
+        assert_eq!(
+            inn.receive(frag(0, 3, 10), 25, 1 << 20),
+            UnreliableArrival::Held
+        );
+        assert_eq!(
+            inn.receive(frag(0, 3, 10), 25, 1 << 20),
+            UnreliableArrival::Invalid,
+            "twice"
+        );
+        assert_eq!(
+            inn.receive(frag(1, 2, 10), 25, 1 << 20),
+            UnreliableArrival::Invalid,
+            "another count"
+        );
+        assert_eq!(
+            inn.receive(frag(1, 3, 20), 25, 1 << 20),
+            UnreliableArrival::Invalid,
+            "over the size"
+        );
+        assert_eq!(
+            inn.receive(frag(0, 1, 30), 25, 1 << 20),
+            UnreliableArrival::Invalid
+        );
     }
 }
