@@ -48,7 +48,7 @@ struct Session {
 pub struct UdpMultiplayerPeer {
     /// Silence (nothing heard) after which a peer counts as gone, in milliseconds (1 to 3600000). Applies to
     /// connections made after it is set.
-    #[var(get = get_timeout_ms, set = set_timeout_ms)]
+    #[var(get = get_timeout_ms, set = set_timeout_ms, usage_flags = [EDITOR])]
     timeout_ms: PhantomVar<i64>,
     config: ReliableConfig,
     session: Option<Session>,
