@@ -1,5 +1,6 @@
 ## UdpMultiplayerPeer against ENetMultiplayerPeer: the same SceneMultiplayer checks run once over each, on
-## loopback in real time, with the same expectations. Each peer has its own SceneMultiplayer on its own subtree.
+## loopback in real time, with the same expectations. Each peer has its own SceneMultiplayer on its own subtree;
+## one check runs the server in a second Godot process.
 extends "res://tests/suite.gd"
 
 const GameNode := preload("res://tests/multiplayer/game_node.gd")
@@ -33,12 +34,14 @@ func _make(transport: String) -> MultiplayerPeer:
 	return ENetMultiplayerPeer.new() if transport == "enet" else UdpMultiplayerPeer.new()
 
 
-func _join(name: String, peer: MultiplayerPeer) -> void:
+func _join(name: String, peer: MultiplayerPeer, extra: Node = null) -> void:
 	var root := Node.new()
 	root.name = "Test_" + name
 	var game := GameNode.new()
 	game.name = "Game"
 	root.add_child(game)
+	if extra != null:
+		root.add_child(extra)
 	var api := SceneMultiplayer.new()
 	api.multiplayer_peer = peer
 	tree.set_multiplayer(api, NodePath("/root/" + root.name))
@@ -59,9 +62,9 @@ func _id(name: String) -> int:
 	return peers[name].get_unique_id()
 
 
-## Polls every SceneMultiplayer until `done` or the deadline; true if done.
-func _until(done: Callable) -> bool:
-	var deadline := Time.get_ticks_msec() + DEADLINE_MS
+## Polls every SceneMultiplayer until `done` or `ms` have passed; true if done.
+func _until(done: Callable, ms: int = DEADLINE_MS) -> bool:
+	var deadline := Time.get_ticks_msec() + ms
 	while Time.get_ticks_msec() < deadline:
 		for name in apis:
 			apis[name].poll()
@@ -71,8 +74,8 @@ func _until(done: Callable) -> bool:
 	return false
 
 
-## A server and clients a and b over `transport`, all connected and knowing of each other.
-func _session(transport: String) -> void:
+## A server on a free loopback port; returns the port.
+func _serve(transport: String, extra: Callable = Callable()) -> int:
 	var server := _make(transport)
 	var port := 0
 	for attempt in 20:
@@ -84,13 +87,62 @@ func _session(transport: String) -> void:
 				break
 		elif server.create_server(port, 8, "127.0.0.1") == OK:
 			break
-	_join("server", server)
+	_join("server", server, extra.call() if extra.is_valid() else null)
+	return port
+
+
+func _client(transport: String, name: String, port: int, extra: Callable = Callable()) -> void:
+	var client := _make(transport)
+	assert_ok(client.create_client("127.0.0.1", port))
+	_join(name, client, extra.call() if extra.is_valid() else null)
+
+
+## Whether every SceneMultiplayer knows `count` other peers.
+func _all_know(count: int) -> Callable:
+	return func() -> bool: return apis.values().all(func(api): return api.get_peers().size() == count)
+
+
+## A server and clients a and b over `transport`, all connected and knowing of each other.
+func _session(transport: String, extra: Callable = Callable()) -> int:
+	var port := _serve(transport, extra)
 	for name in ["a", "b"]:
-		var client := _make(transport)
-		assert_ok(client.create_client("127.0.0.1", port))
-		_join(name, client)
-	assert_true(_until(func() -> bool:
-		return apis.values().all(func(api): return api.get_peers().size() == 2)), "%s: everyone connected" % transport)
+		_client(transport, name, port, extra)
+	assert_true(_until(_all_know(2)), "%s: everyone connected" % transport)
+	return port
+
+
+## A World with a spawner (its spawn function names nodes after their data) and a Player with a synchronizer of
+## its position.
+func _world() -> Node:
+	var world := Node.new()
+	world.name = "World"
+	var holder := Node.new()
+	holder.name = "Spawned"
+	world.add_child(holder)
+	var spawner := MultiplayerSpawner.new()
+	spawner.name = "Spawner"
+	spawner.spawn_path = NodePath("../Spawned")
+	spawner.spawn_function = func(data: Variant) -> Node:
+		var node := Node.new()
+		node.name = "Thing%d" % data
+		return node
+	world.add_child(spawner)
+	var player := Node2D.new()
+	player.name = "Player"
+	var sync := MultiplayerSynchronizer.new()
+	sync.name = "Sync"
+	var config := SceneReplicationConfig.new()
+	config.add_property(NodePath(".:position"))
+	config.property_set_replication_mode(NodePath(".:position"), SceneReplicationConfig.REPLICATION_MODE_ALWAYS)
+	sync.replication_config = config
+	player.add_child(sync)
+	sync.root_path = NodePath("..")
+	world.add_child(player)
+	return world
+
+
+func _spawned(name: String) -> Array:
+	return roots[name].get_node("World/Spawned").get_children().map(func(n): return String(n.name))
 
 
 func _rpcs_in_every_mode_and_channel(transport: String) -> void:
@@ -129,8 +181,128 @@ func _disconnect_and_close(transport: String) -> void:
 				and peers["a"].get_connection_status() == MultiplayerPeer.CONNECTION_DISCONNECTED
 	assert_true(_until(gone), "%s: the server, b and a itself learn that a left: %s" % [transport, log])
 	peers["server"].close()
-	assert_true(_until(func() -> bool: return log.has("b server_disconnected")),
-			"%s: closing the server disconnects b: %s" % [transport, log])
+	var done := func() -> bool:
+		return log.has("b server_disconnected")
+	assert_true(_until(done), "%s: closing the server disconnects b: %s" % [transport, log])
+
+
+func _call_local_and_authority(transport: String) -> void:
+	_session(transport)
+	_game("server").everyone.rpc("from the authority")
+	_game("a").everyone.rpc("from a, not the authority")
+	_game("a").say.rpc_id(1, "after")
+	var arrived := func() -> bool:
+		return _game("server").values("say") == ["after"] and _game("b").values("everyone").size() == 1
+	assert_true(_until(arrived), "%s: the calls arrived" % transport)
+	assert_eq(_game("server").values("everyone"), ["from the authority"],
+			"%s: call_local ran on the server too, and a's call was refused" % transport)
+	assert_eq(_game("b").values("everyone"), ["from the authority"], transport)
+	assert_eq(_game("a").received.filter(func(c): return c[1] == "everyone" and c[0] == 1).size(), 1, transport)
+
+
+func _has_world(name: String) -> Callable:
+	return func() -> bool:
+		return _spawned(name) == ["Thing7", "Thing8"] \
+				and roots[name].get_node("World/Player").position == Vector2(12, 34)
+
+
+func _spawner_synchronizer_late_join_and_reconnect(transport: String) -> void:
+	var port := _serve(transport, _world)
+	_client(transport, "a", port, _world)
+	assert_true(_until(_all_know(1)), "%s: a connected" % transport)
+	var spawner: MultiplayerSpawner = roots["server"].get_node("World/Spawner")
+	spawner.spawn(7)
+	spawner.spawn(8)
+	var source: Node2D = roots["server"].get_node("World/Player")
+	source.position = Vector2(12, 34)
+	assert_true(_until(_has_world("a")), "%s: a has both spawned nodes and the player's position" % transport)
+	_client(transport, "b", port, _world)
+	assert_true(_until(_has_world("b")), "%s: b, joining late, gets what was spawned before" % transport)
+	var old_a := _id("a")
+	log.clear()
+	peers["a"].close()
+	var left := func() -> bool: return log.has("server - %d" % old_a)
+	assert_true(_until(left), "%s: a left" % transport)
+	var path: NodePath = roots["a"].get_path()
+	apis["a"].multiplayer_peer = null
+	roots["a"].free()
+	tree.set_multiplayer(null, path)
+	roots.erase("a")
+	apis.erase("a")
+	peers.erase("a")
+	_client(transport, "a", port, _world)
+	var back := func() -> bool: return log.has("server + %d" % _id("a")) and _has_world("a").call()
+	assert_true(_until(back), "%s: a reconnects as a new peer and gets the world again: %s" % [transport, log])
+	assert_ne(_id("a"), old_a, "%s: with a new id" % transport)
+	_game("a").say.rpc_id(1, "back")
+	var said := func() -> bool: return _game("server").values("say") == ["back"]
+	assert_true(_until(said), transport)
+
+
+func _a_client_with_no_server_fails_to_connect(transport: String) -> void:
+	var peer := _make(transport)
+	var port := 20000 + randi() % 30000
+	if peer is UdpMultiplayerPeer:
+		peer.timeout_ms = 500
+		assert_ok(peer.create_client("127.0.0.1", port))
+	else:
+		assert_ok(peer.create_client("127.0.0.1", port))
+		# ENet's timeout is set on the server's ENetPacketPeer: give up after 500 ms to 1 s of silence.
+		peer.get_peer(1).set_timeout(32, 500, 1000)
+	var failed := [false]
+	_join("a", peer)
+	apis["a"].connection_failed.connect(func() -> void: failed[0] = true)
+	var deadline := Time.get_ticks_msec() + 8000
+	while Time.get_ticks_msec() < deadline and not failed[0]:
+		apis["a"].poll()
+		OS.delay_msec(5)
+	assert_true(failed[0], "%s: connection_failed" % transport)
+	assert_eq(peer.get_connection_status(), MultiplayerPeer.CONNECTION_DISCONNECTED, transport)
+
+
+func _refuse_new_connections(transport: String) -> void:
+	var port := _serve(transport)
+	peers["server"].refuse_new_connections = true
+	_client(transport, "a", port)
+	var failed := [false]
+	apis["a"].connection_failed.connect(func() -> void: failed[0] = true)
+	_until(func() -> bool: return failed[0] or apis["server"].get_peers().size() > 0, 1500)
+	assert_eq(apis["server"].get_peers(), PackedInt32Array(), "%s: nobody joined" % transport)
+	peers["server"].refuse_new_connections = false
+	_client(transport, "b", port)
+	assert_true(_until(func() -> bool: return apis["server"].get_peers().size() == 1), "%s: b joined" % transport)
+
+
+func test_call_local_and_authority_over_enet() -> void:
+	_call_local_and_authority("enet")
+
+
+func test_call_local_and_authority_over_udp() -> void:
+	_call_local_and_authority("udp")
+
+
+func test_spawner_synchronizer_late_join_and_reconnect_over_enet() -> void:
+	_spawner_synchronizer_late_join_and_reconnect("enet")
+
+
+func test_spawner_synchronizer_late_join_and_reconnect_over_udp() -> void:
+	_spawner_synchronizer_late_join_and_reconnect("udp")
+
+
+func test_a_client_with_no_server_fails_to_connect_over_enet() -> void:
+	_a_client_with_no_server_fails_to_connect("enet")
+
+
+func test_a_client_with_no_server_fails_to_connect_over_udp() -> void:
+	_a_client_with_no_server_fails_to_connect("udp")
+
+
+func test_refuse_new_connections_over_enet() -> void:
+	_refuse_new_connections("enet")
+
+
+func test_refuse_new_connections_over_udp() -> void:
+	_refuse_new_connections("udp")
 
 
 func test_rpcs_in_every_mode_and_channel_over_enet() -> void:

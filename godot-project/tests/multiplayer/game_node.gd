@@ -39,3 +39,8 @@ func values(method: String) -> Array:
 		if call[1] == method:
 			out.append(call[2])
 	return out
+
+
+@rpc("authority", "call_local", "reliable")
+func everyone(text: String) -> void:
+	_record("everyone", text)
