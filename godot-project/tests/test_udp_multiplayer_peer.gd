@@ -5,6 +5,7 @@ extends "res://tests/suite.gd"
 
 const GameNode := preload("res://tests/multiplayer/game_node.gd")
 const DEADLINE_MS := 5000
+const SERVER_PROCESS := "res://tests/udp_multiplayer_process.gd"
 
 var tree: SceneTree
 var roots := {}
@@ -346,3 +347,91 @@ func test_bad_arguments_are_refused_with_a_clear_error() -> void:
 	assert_error_logged("between 0 and 254")
 	assert_eq(peer.transfer_channel, 0, "kept")
 	assert_eq(peer.get_peer_stats(5), {}, "no such peer")
+
+
+## Through a UdpLinkProxy with 20% loss each way: every reliable call arrives once and in order on its
+## channel, unreliable ones arrive at about the link's rate, and the peer's stats show the repair.
+func test_through_a_lossy_udp_link_proxy() -> void:
+	var proxy := UdpLinkProxy.new()
+	var server := UdpMultiplayerPeer.new()
+	assert_ok(server.create_server(0, 4, "127.0.0.1"))
+	_join("server", server)
+	assert_ok(proxy.start(0, "127.0.0.1", server.get_local_port()))
+	assert_ok(proxy.set_link_conditions("", {"latency_ms": 5, "loss": 0.2}))
+	_client("udp", "a", proxy.get_listen_port())
+	assert_true(_until(_all_know(1)), "connected through the proxy")
+	for i in 100:
+		_game("a").say.rpc_id(1, "m%d" % i)
+		_game("a").shout.rpc_id(1, i)
+		if i % 10 == 0:
+			_until(func() -> bool: return false, 5)
+	var all := func() -> bool: return _game("server").values("say").size() == 100
+	assert_true(_until(all), "every reliable call arrived")
+	var expected: Array = []
+	for i in 100:
+		expected.append("m%d" % i)
+	assert_eq(_game("server").values("say"), expected, "once each, in order")
+	var shouts: int = _game("server").values("shout").size()
+	assert_between(shouts, 65, 95, "unreliable calls arrive at about the link's 80%")
+	var stats: Dictionary = server.get_peer_stats(_id("a"))
+	assert_true(stats.get("datagrams_received", 0) > 0, "the server's view of a: %s" % stats)
+	var client_stats: Dictionary = peers["a"].get_peer_stats(1)
+	assert_true(client_stats["retransmissions"] > 0, "the client repaired losses: %s" % client_stats)
+	assert_true(client_stats["round_trip_ms"] >= 10.0, "the round trip includes the proxy's 2 x 5 ms")
+	proxy.stop()
+
+
+## Wrapped by MultiplayerLinkConditioner (as README's host/join pattern wraps ENet): RPCs in every mode go
+## through the simulated link, and the wrapper's links list the remote peer.
+func test_wrapped_by_a_multiplayer_link_conditioner() -> void:
+	var server := UdpMultiplayerPeer.new()
+	assert_ok(server.create_server(0, 4, "127.0.0.1"))
+	var wrapped := MultiplayerLinkConditioner.wrap(server, "")
+	assert_ok(wrapped.set_link_conditions(0, {"latency_ms": 40}))
+	_join("server", wrapped)
+	_client("udp", "a", server.get_local_port())
+	assert_true(_until(_all_know(1)), "connected through the wrapper")
+	var started := Time.get_ticks_msec()
+	_game("server").say.rpc_id(_id("a"), "delayed")
+	_game("server").update.rpc_id(_id("a"), 1)
+	var arrived := func() -> bool: return _game("a").values("say") == ["delayed"]
+	assert_true(_until(arrived), "the call arrived")
+	assert_true(Time.get_ticks_msec() - started >= 40, "after the simulated 40 ms")
+	assert_true(wrapped.get_stats()["peers"].has(_id("a")), "the wrapper has a link for a: %s" % wrapped.get_stats())
+
+
+## The server in a second Godot process: a client here joins it over loopback and calls an RPC the server
+## answers (the server process echoes every "say" back to its sender).
+func _a_server_in_another_process(transport: String) -> void:
+	var port_file := OS.get_user_data_dir().path_join("udp_mp_port_%d.txt" % randi())
+	var godot := OS.get_environment("PEERKIT_GODOT")
+	if godot.is_empty():
+		godot = OS.get_executable_path()
+	var args := ["--headless", "--path", ProjectSettings.globalize_path("res://"), "-s", SERVER_PROCESS, "--", port_file, transport]
+	var pid := OS.create_process(godot, args)
+	assert_true(pid > 0, "the server process started")
+	var deadline := Time.get_ticks_msec() + 30000
+	while not FileAccess.file_exists(port_file) and Time.get_ticks_msec() < deadline:
+		OS.delay_msec(20)
+	var port := int(FileAccess.get_file_as_string(port_file))
+	DirAccess.remove_absolute(port_file)
+	assert_true(port > 0, "the server wrote its port")
+	_client(transport, "a", port)
+	assert_true(_until(_all_know(1)), "%s: joined the other process's server" % transport)
+	_game("a").say.rpc_id(1, "hello, other process")
+	var echoed := func() -> bool: return _game("a").values("say") == ["echo: hello, other process"]
+	assert_true(_until(echoed), "the other process answered: %s" % [_game("a").received])
+	peers["a"].close()
+	deadline = Time.get_ticks_msec() + 10000
+	while OS.is_process_running(pid) and Time.get_ticks_msec() < deadline:
+		OS.delay_msec(20)
+	assert_false(OS.is_process_running(pid), "the server process quit once its client left")
+	assert_eq(OS.get_process_exit_code(pid), 0, "and reported success")
+
+
+func test_a_server_in_another_process_over_enet() -> void:
+	_a_server_in_another_process("enet")
+
+
+func test_a_server_in_another_process_over_udp() -> void:
+	_a_server_in_another_process("udp")
