@@ -4,7 +4,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/bench.sh [--json FILE] [--quick] [--only race|server] [--help]
+Usage: scripts/bench.sh [--json FILE] [--quick] [--only race|multiplayer_race|server] [--help]
 
   1. builds the optimised library with the benchmark-only BenchNullPeer (cargo --release --features
      bench-peers) and installs it under the editor's name in addons/peerkit/bin (scripts/test.sh and
@@ -17,11 +17,15 @@ Usage: scripts/bench.sh [--json FILE] [--quick] [--only race|server] [--help]
   3. runs godot-project/bench/race.gd: the same reliable stream of 1 KiB messages through a UdpLinkProxy,
      with Godot's ENet and with ReliablePacketPeer over UdpPacketPeer, at three link conditions (goodput,
      p50/p99 latency, ratios), and MultiplayerLinkConditioner's cost over a bare ENetMultiplayerPeer;
+     then godot-project/bench/multiplayer_race.gd: a game's load (60 Hz unreliable state, 20 Hz reliable
+     events, one 1 MB transfer, on three channels) over ENetMultiplayerPeer and over UdpMultiplayerPeer through
+     the same proxy (delivered share and p50/p99 per mode, the transfer's time, main-thread CPU per packet);
   4. runs godot-project/bench/server.gd: one ReliableServer and 64 clients on loopback, each client sending
      60 messages of 100 B a second for 10 s: the server side's time per frame (p50, p99) and messages
      delivered;
   5. runs `cargo bench -p peerkit-core` (the core without Godot).
---only race  runs step 3 alone, --only server step 4 alone (with step 1's build).
+--only race  runs step 3's race alone, --only multiplayer_race its multiplayer race, --only server step 4
+alone (with step 1's build).
 Every figure is the median of 5 runs in one process. --json FILE writes all figures to FILE.
 --quick runs a tenth of the work (for trying the script, not for figures).
 The first run builds the optimised library, which takes a few minutes.
@@ -36,7 +40,7 @@ while (( $# > 0 )); do
     -h|--help) usage; exit 0 ;;
     --json) json=${2:?--json needs a file}; shift ;;
     --quick) quick=(--quick) ;;
-    --only) only=${2:?--only needs race or server}; shift; [[ $only == race || $only == server ]] || { echo "bench.sh: --only takes race or server" >&2; exit 2; } ;;
+    --only) only=${2:?--only needs race, multiplayer_race or server}; shift; [[ $only == race || $only == multiplayer_race || $only == server ]] || { echo "bench.sh: --only takes race, multiplayer_race or server" >&2; exit 2; } ;;
     *) echo "bench.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -78,6 +82,8 @@ run_godot res://bench/targets.gd -- "$work/speed.json" "$work/memory.json" "$wor
 echo
 run_godot res://bench/race.gd -- --json "$work/race.json" "${quick[@]}"
 echo
+run_godot res://bench/multiplayer_race.gd -- --json "$work/multiplayer_race.json" "${quick[@]}"
+echo
 run_godot res://bench/server.gd -- --json "$work/server.json" "${quick[@]}"
 
 echo
@@ -87,11 +93,12 @@ PEERKIT_BENCH_JSON="$work/core.json" cargo bench -p peerkit-core --locked --benc
   PEERKIT_BENCH_JSON="$work/core.json" cargo bench -p peerkit-core --locked --bench core "${bench_args[@]}"
 
 if [[ -n $json ]]; then
-  python3 - "$work/godot.json" "$work/core.json" "$work/race.json" "$work/server.json" "$json" <<'PY'
+  python3 - "$work/godot.json" "$work/core.json" "$work/race.json" "$work/multiplayer_race.json" "$work/server.json" "$json" <<'PY'
 import json, sys
-godot, core, race, server, out = sys.argv[1:]
-with open(godot) as g, open(core) as c, open(race) as r, open(server) as s:
-    merged = {"godot": json.load(g), "core": json.load(c), "race": json.load(r), "server": json.load(s)}
+godot, core, race, mp_race, server, out = sys.argv[1:]
+with open(godot) as g, open(core) as c, open(race) as r, open(mp_race) as m, open(server) as s:
+    merged = {"godot": json.load(g), "core": json.load(c), "race": json.load(r), "multiplayer_race": json.load(m),
+              "server": json.load(s)}
 with open(out, "w") as f:
     json.dump(merged, f, indent=2)
 PY

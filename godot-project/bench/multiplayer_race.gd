@@ -1,0 +1,205 @@
+## The multiplayer race, run by scripts/bench.sh: a game's load over ENetMultiplayerPeer and over
+## UdpMultiplayerPeer, each through the same kind of UdpLinkProxy on loopback, at three link conditions (each
+## way): clean; 2% loss and 30 ms; 10% loss and 50 ms. The client sends what a SceneMultiplayer game sends,
+## through the MultiplayerPeer API SceneMultiplayer itself uses: a 100-byte state update 60 times a second
+## (unreliable, channel 0), a 64-byte reliable event 20 times a second (reliable, channel 1), and one 1 MB
+## reliable transfer (channel 2) started with them. Every packet carries the time it was put; the server notes
+## when each arrives. Per mode: the share delivered and the latency p50/p99; the transfer's time. Then the
+## main-thread CPU per packet on the clean link: the time spent in put_packet, poll and get_packet on both sides,
+## over the packets carried (peerkit's receive thread is not in it; ENet has none).
+## Both transports run in this one process, alternately, RUNS times each. Prints a table and writes the figures
+## as JSON to --json PATH; --quick runs a short version.
+extends SceneTree
+
+const RUNS := 2
+const SECONDS := 12.0
+const STATE_BYTES := 100
+const EVENT_BYTES := 64
+const TRANSFER_BYTES := 1000000
+const STATE_HZ := 60
+const EVENT_HZ := 20
+const CONDITIONS := {
+	"clean": {},
+	"2% loss, 30 ms": {"loss": 0.02, "latency_ms": 30},
+	"10% loss, 50 ms": {"loss": 0.10, "latency_ms": 50},
+}
+## A packet's first byte says what it is.
+const STATE := 1
+const EVENT := 2
+const TRANSFER := 3
+
+var figures := {}
+var quick := false
+
+
+func _initialize() -> void:
+	_run.call_deferred()
+
+
+func _run() -> void:
+	var args := OS.get_cmdline_user_args()
+	var json_path := ""
+	for i in args.size():
+		if args[i] == "--json" and i + 1 < args.size():
+			json_path = args[i + 1]
+		if args[i] == "--quick":
+			quick = true
+	_race()
+	if json_path != "":
+		var file := FileAccess.open(json_path, FileAccess.WRITE)
+		file.store_string(JSON.stringify(figures, "  ", false))
+		file.close()
+	quit(0)
+
+
+func _percentile(values: Array, p: float) -> float:
+	if values.is_empty():
+		return -1.0
+	var sorted := values.duplicate()
+	sorted.sort()
+	return sorted[mini(sorted.size() - 1, int(p * sorted.size()))]
+
+
+func _median(values: Array) -> float:
+	var sorted := values.duplicate()
+	sorted.sort()
+	return sorted[sorted.size() / 2]
+
+
+func _packet(kind: int, size: int, seq: int) -> PackedByteArray:
+	var bytes := PackedByteArray()
+	bytes.resize(size)
+	bytes[0] = kind
+	bytes.encode_u32(1, seq)
+	bytes.encode_s64(5, Time.get_ticks_usec())
+	return bytes
+
+
+## A server of `transport` on a free loopback port: [port, peer].
+func _server(transport: String) -> Array:
+	for attempt in 50:
+		var port := 20000 + randi() % 30000
+		if transport == "enet":
+			var enet := ENetMultiplayerPeer.new()
+			enet.set_bind_ip("127.0.0.1")
+			if enet.create_server(port, 4) == OK:
+				return [port, enet]
+		else:
+			var udp := UdpMultiplayerPeer.new()
+			if udp.create_server(port, 4, "127.0.0.1") == OK:
+				return [port, udp]
+	return [0, null]
+
+
+func _client(transport: String, port: int) -> MultiplayerPeer:
+	var peer: MultiplayerPeer = ENetMultiplayerPeer.new() if transport == "enet" else UdpMultiplayerPeer.new()
+	peer.create_client("127.0.0.1", port)
+	return peer
+
+
+func _put(peer: MultiplayerPeer, mode: int, channel: int, bytes: PackedByteArray) -> void:
+	peer.transfer_mode = mode
+	peer.transfer_channel = channel
+	peer.set_target_peer(1)
+	peer.put_packet(bytes)
+
+
+## One run: the figures of what arrived.
+func _one(transport: String, conditions: Dictionary, seconds: float) -> Dictionary:
+	var made := _server(transport)
+	var server: MultiplayerPeer = made[1]
+	var proxy := UdpLinkProxy.new()
+	proxy.start(0, "127.0.0.1", made[0])
+	proxy.set_link_conditions("", conditions)
+	var client := _client(transport, proxy.get_listen_port())
+	var deadline := Time.get_ticks_usec() + 10000000
+	while Time.get_ticks_usec() < deadline and client.get_connection_status() != MultiplayerPeer.CONNECTION_CONNECTED:
+		client.poll()
+		server.poll()
+		OS.delay_usec(500)
+	var state_latency := []
+	var event_latency := []
+	var sent := {STATE: 0, EVENT: 0}
+	var transfer_ms := -1.0
+	var busy_usec := 0
+	var packets := 0
+	var started := Time.get_ticks_usec()
+	var stop_sending := started + int(seconds * 1000000)
+	# Packets put in the last second may still be on the way when the run ends: they are not counted.
+	var count_until := stop_sending - 1000000
+	var end := stop_sending + 3000000
+	var t0 := Time.get_ticks_usec()
+	_put(client, MultiplayerPeer.TRANSFER_MODE_RELIABLE, 2, _packet(TRANSFER, TRANSFER_BYTES, 0))
+	busy_usec += Time.get_ticks_usec() - t0
+	while Time.get_ticks_usec() < end:
+		var now := Time.get_ticks_usec()
+		var elapsed := now - started
+		t0 = Time.get_ticks_usec()
+		if now < stop_sending:
+			while sent[STATE] * 1000000 <= elapsed * STATE_HZ:
+				_put(client, MultiplayerPeer.TRANSFER_MODE_UNRELIABLE, 0, _packet(STATE, STATE_BYTES, sent[STATE]))
+				sent[STATE] += 1
+			while sent[EVENT] * 1000000 <= elapsed * EVENT_HZ:
+				_put(client, MultiplayerPeer.TRANSFER_MODE_RELIABLE, 1, _packet(EVENT, EVENT_BYTES, sent[EVENT]))
+				sent[EVENT] += 1
+		client.poll()
+		server.poll()
+		while server.get_available_packet_count() > 0:
+			var bytes := server.get_packet()
+			packets += 1
+			var put_at := bytes.decode_s64(5)
+			var arrived := Time.get_ticks_usec()
+			if put_at > count_until:
+				continue
+			match bytes[0]:
+				STATE:
+					state_latency.append((arrived - put_at) / 1000.0)
+				EVENT:
+					event_latency.append((arrived - put_at) / 1000.0)
+				TRANSFER:
+					transfer_ms = (arrived - put_at) / 1000.0
+		busy_usec += Time.get_ticks_usec() - t0
+		OS.delay_usec(500)
+	var counted_state := ceili((count_until - started) * STATE_HZ / 1000000.0)
+	var counted_event := ceili((count_until - started) * EVENT_HZ / 1000000.0)
+	client.close()
+	server.close()
+	proxy.stop()
+	return {
+		"state_delivered": state_latency.size() / float(maxi(counted_state, 1)),
+		"state_p50_ms": _percentile(state_latency, 0.5),
+		"state_p99_ms": _percentile(state_latency, 0.99),
+		"event_delivered": event_latency.size() / float(maxi(counted_event, 1)),
+		"event_p50_ms": _percentile(event_latency, 0.5),
+		"event_p99_ms": _percentile(event_latency, 0.99),
+		"transfer_ms": transfer_ms,
+		"cpu_us_per_packet": busy_usec / float(maxi(packets, 1)),
+	}
+
+
+func _race() -> void:
+	var seconds := 3.0 if quick else SECONDS
+	var runs := 1 if quick else RUNS
+	print("The multiplayer race: 60 Hz state (100 B, unreliable), 20 Hz events (64 B, reliable, another channel)")
+	print("and one 1 MB reliable transfer (a third channel), through a UdpLinkProxy; medians of %d runs of %.0f s." % [runs, seconds])
+	print("| link (each way) | transport | state delivered | state p50 / p99 ms | events delivered | event p50 / p99 ms | 1 MB transfer s | main-thread CPU µs/packet |")
+	print("|---|---|---:|---:|---:|---:|---:|---:|")
+	for condition in CONDITIONS:
+		var per := {}
+		for transport in ["enet", "udp"]:
+			per[transport] = []
+		for run in runs:
+			for transport in ["enet", "udp"]:
+				per[transport].append(_one(transport, CONDITIONS[condition], seconds))
+		figures[condition] = {}
+		for transport in ["enet", "udp"]:
+			var med := {}
+			for key in per[transport][0]:
+				med[key] = _median(per[transport].map(func(r): return r[key]))
+			figures[condition][transport] = med
+			var name := "ENetMultiplayerPeer" if transport == "enet" else "UdpMultiplayerPeer"
+			print("| %s | %s | %.1f%% | %.1f / %.1f | %.1f%% | %.1f / %.1f | %s | %.1f |" % [condition, name,
+					100.0 * med["state_delivered"], med["state_p50_ms"], med["state_p99_ms"],
+					100.0 * med["event_delivered"], med["event_p50_ms"], med["event_p99_ms"],
+					"%.2f" % (med["transfer_ms"] / 1000.0) if med["transfer_ms"] >= 0 else "not done",
+					med["cpu_us_per_packet"]])
