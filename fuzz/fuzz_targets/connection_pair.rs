@@ -1,7 +1,9 @@
 //! Two whole connections, with the fuzzer as the network between them and as the reader: each input byte is an
 //! action (deliver, drop, duplicate, reorder, corrupt a datagram in flight; let time pass; send a message; let
 //! the receiver read or not; close). Invariants, checked after every action:
-//! - the receiver gets exactly a prefix of the messages sent, in order, byte-identical; nothing panics;
+//! - on each of three reliable channels, the receiver gets exactly a prefix of the messages sent on it, in order,
+//!   byte-identical; unreliable-ordered messages (a fourth kind of send) arrive at most once each, never after a
+//!   newer one, and byte-identical; nothing panics;
 //! - nothing is marked delivered that the receiver did not store: the messages the sender counts as
 //!   acknowledged never outnumber those the receiver has completed (read or waiting to be read);
 //! and at the end, liveness: once the network is clean and the reader drains, every accepted message arrives
@@ -12,7 +14,28 @@
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use peerkit_core::reliable::{Connection, ReliableConfig, ReliableError, Status};
+use peerkit_core::reliable::{Connection, ReliableConfig, ReliableError, Status, TransferMode};
+
+const CHANNELS: usize = 3;
+
+/// What was sent, and what has arrived, per reliable channel; and the unreliable-ordered messages.
+#[derive(Default)]
+struct Tally {
+    sent: [Vec<Bytes>; CHANNELS],
+    received: [usize; CHANNELS],
+    unreliable_sent: u32,
+    unreliable_newest: Option<u32>,
+}
+
+impl Tally {
+    fn sent_total(&self) -> usize {
+        self.sent.iter().map(Vec::len).sum()
+    }
+
+    fn received_total(&self) -> usize {
+        self.received.iter().sum()
+    }
+}
 
 const TIMEOUT_US: u64 = 5_000_000;
 
@@ -28,8 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let mut a = Connection::new(config.clone(), 0, 1);
     let mut b = Connection::new(config, 0, 2);
     let mut in_flight: Vec<Vec<u8>> = Vec::new();
-    let mut sent: Vec<Bytes> = Vec::new();
-    let mut received = 0usize;
+    let mut tally = Tally::default();
     let mut reading = true;
     let mut now = 0u64;
     let mut buf = Vec::new();
@@ -37,11 +59,24 @@ fuzz_target!(|data: &[u8]| {
     for (i, &action) in data.iter().enumerate() {
         let arg = data.get(i + 1).copied().unwrap_or(0) as usize;
         match action % 9 {
+            0 if arg % 4 == 3 => {
+                // Unreliable-ordered, on channel 1: its number, then bytes that follow from it (some span
+                // several datagrams).
+                let n = tally.unreliable_sent;
+                let mut message = n.to_le_bytes().to_vec();
+                message.extend((0..arg * 3).map(|j| (j as u32 + n) as u8));
+                if a.send_on(1, TransferMode::UnreliableOrdered, Bytes::from(message)).is_ok() {
+                    tally.unreliable_sent += 1;
+                }
+            }
             0 => {
+                let channel = arg % 4;
                 let size = arg * 9;
-                let message: Bytes = (0..size).map(|j| (j + sent.len()) as u8).collect();
-                if a.send(message.clone()).is_ok() {
-                    sent.push(message);
+                let message: Bytes = (0..size)
+                    .map(|j| (j + tally.sent[channel].len()) as u8)
+                    .collect();
+                if a.send_on(channel as u8, TransferMode::Reliable, message.clone()).is_ok() {
+                    tally.sent[channel].push(message);
                 }
             }
             1 | 2 if !in_flight.is_empty() => {
@@ -75,9 +110,9 @@ fuzz_target!(|data: &[u8]| {
         exchange(&mut a, &mut b, now, &mut buf, &mut out);
         in_flight.extend(out.into_iter().take(512usize.saturating_sub(in_flight.len())));
         if reading {
-            drain(&mut b, &sent, &mut received);
+            drain(&mut b, &mut tally);
         }
-        check_acknowledged(&a, &b, received);
+        check_acknowledged(&a, &b, tally.received_total());
     }
     // Liveness: a clean network and a reader that drains. Every accepted message must arrive, unless a side
     // times out within one timeout of the network becoming clean (its silence began before); nothing else may
@@ -99,9 +134,9 @@ fuzz_target!(|data: &[u8]| {
         for d in out {
             b.handle_datagram(now, &d);
         }
-        drain(&mut b, &sent, &mut received);
-        check_acknowledged(&a, &b, received);
-        if received == sent.len() {
+        drain(&mut b, &mut tally);
+        check_acknowledged(&a, &b, tally.received_total());
+        if tally.received == tally.sent.each_ref().map(Vec::len) {
             return;
         }
         if !open(&a) || !open(&b) {
@@ -122,8 +157,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     panic!(
-        "on a clean network with a draining reader every accepted message arrives: {received} of {} (a {:?} {:?}, b {:?} {:?})",
-        sent.len(),
+        "on a clean network with a draining reader every accepted message arrives: {} of {} (a {:?} {:?}, b {:?} {:?})",
+        tally.received_total(),
+        tally.sent_total(),
         a.status(),
         a.stats(),
         b.status(),
@@ -144,11 +180,22 @@ fn exchange(a: &mut Connection, b: &mut Connection, now: u64, buf: &mut Vec<u8>,
     }
 }
 
-fn drain(b: &mut Connection, sent: &[Bytes], received: &mut usize) {
-    while let Some(message) = b.recv() {
-        assert!(*received < sent.len(), "more messages arrived than were sent");
-        assert_eq!(message, sent[*received], "message {received} differs or is out of order");
-        *received += 1;
+fn drain(b: &mut Connection, tally: &mut Tally) {
+    while let Some(m) = b.recv_message() {
+        if m.mode == TransferMode::UnreliableOrdered {
+            let n = u32::from_le_bytes(m.payload[..4].try_into().expect("a number"));
+            assert!(n < tally.unreliable_sent, "an unreliable message that was never sent");
+            assert!(tally.unreliable_newest.is_none_or(|newest| newest < n), "unreliable-ordered went back");
+            let expected: Vec<u8> = (0..m.payload.len() - 4).map(|j| (j as u32 + n) as u8).collect();
+            assert_eq!(&m.payload[4..], &expected[..], "unreliable message {n} differs");
+            tally.unreliable_newest = Some(n);
+            continue;
+        }
+        let channel = m.channel as usize;
+        let received = tally.received[channel];
+        assert!(received < tally.sent[channel].len(), "more messages arrived on {channel} than were sent");
+        assert_eq!(m.payload, tally.sent[channel][received], "message {received} of channel {channel} differs or is out of order");
+        tally.received[channel] += 1;
     }
 }
 

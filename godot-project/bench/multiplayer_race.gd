@@ -4,9 +4,10 @@
 ## through the MultiplayerPeer API SceneMultiplayer itself uses: a 100-byte state update 60 times a second
 ## (unreliable, channel 0), a 64-byte reliable event 20 times a second (reliable, channel 1), and one 1 MB
 ## reliable transfer (channel 2) started with them. Every packet carries the time it was put; the server notes
-## when each arrives. Per mode: the share delivered and the latency p50/p99; the transfer's time. Then the
-## main-thread CPU per packet on the clean link: the time spent in put_packet, poll and get_packet on both sides,
-## over the packets carried (peerkit's receive thread is not in it; ENet has none).
+## when each arrives. Per mode: the share delivered and the latency p50/p99; the transfer's time. Then the CPU
+## per packet on a clean loopback link (no proxy), the state and events at ten times those rates and no
+## transfer: the main thread's time in the peers' calls, and the whole process's CPU time from /proc/self/stat
+## (peerkit's receive thread is in that one; ENet has none), each over the packets delivered.
 ## Both transports run in this one process, alternately, RUNS times each. Prints a table and writes the figures
 ## as JSON to --json PATH; --quick runs a short version.
 extends SceneTree
@@ -121,20 +122,15 @@ func _one(transport: String, conditions: Dictionary, seconds: float) -> Dictiona
 	var event_latency := []
 	var sent := {STATE: 0, EVENT: 0}
 	var transfer_ms := -1.0
-	var busy_usec := 0
-	var packets := 0
 	var started := Time.get_ticks_usec()
 	var stop_sending := started + int(seconds * 1000000)
 	# Packets put in the last second may still be on the way when the run ends: they are not counted.
 	var count_until := stop_sending - 1000000
 	var end := stop_sending + 3000000
-	var t0 := Time.get_ticks_usec()
 	_put(client, MultiplayerPeer.TRANSFER_MODE_RELIABLE, 2, _packet(TRANSFER, TRANSFER_BYTES, 0))
-	busy_usec += Time.get_ticks_usec() - t0
 	while Time.get_ticks_usec() < end:
 		var now := Time.get_ticks_usec()
 		var elapsed := now - started
-		t0 = Time.get_ticks_usec()
 		if now < stop_sending:
 			while sent[STATE] * 1000000 <= elapsed * STATE_HZ:
 				_put(client, MultiplayerPeer.TRANSFER_MODE_UNRELIABLE, 0, _packet(STATE, STATE_BYTES, sent[STATE]))
@@ -146,7 +142,6 @@ func _one(transport: String, conditions: Dictionary, seconds: float) -> Dictiona
 		server.poll()
 		while server.get_available_packet_count() > 0:
 			var bytes := server.get_packet()
-			packets += 1
 			var put_at := bytes.decode_s64(5)
 			var arrived := Time.get_ticks_usec()
 			if put_at > count_until:
@@ -158,7 +153,6 @@ func _one(transport: String, conditions: Dictionary, seconds: float) -> Dictiona
 					event_latency.append((arrived - put_at) / 1000.0)
 				TRANSFER:
 					transfer_ms = (arrived - put_at) / 1000.0
-		busy_usec += Time.get_ticks_usec() - t0
 		OS.delay_usec(500)
 	var counted_state := ceili((count_until - started) * STATE_HZ / 1000000.0)
 	var counted_event := ceili((count_until - started) * EVENT_HZ / 1000000.0)
@@ -173,8 +167,64 @@ func _one(transport: String, conditions: Dictionary, seconds: float) -> Dictiona
 		"event_p50_ms": _percentile(event_latency, 0.5),
 		"event_p99_ms": _percentile(event_latency, 0.99),
 		"transfer_ms": transfer_ms,
-		"cpu_us_per_packet": busy_usec / float(maxi(packets, 1)),
 	}
+
+
+## The process's CPU time so far in µs (user and system, every thread), or -1 where /proc is not there.
+func _process_cpu_usec() -> int:
+	var file := FileAccess.open("/proc/self/stat", FileAccess.READ)
+	if file == null:
+		return -1
+	var stat := file.get_line()
+	if stat.is_empty():
+		return -1
+	# Fields after the command name (which is in parentheses and may hold spaces): utime is the 12th, stime the 13th.
+	var fields := stat.substr(stat.rfind(")") + 2).split(" ")
+	return (int(fields[11]) + int(fields[12])) * 10000
+
+
+## CPU per packet of `transport` on a clean loopback link (no proxy), for `seconds` of a game's load at ten
+## times the race's rates (600 state updates and 200 events a second), the main thread sleeping 1 ms between
+## frames: [main thread µs in the peers' calls, process CPU µs (every thread), packets delivered].
+func _cpu(transport: String, seconds: float) -> Array:
+	var made := _server(transport)
+	var server: MultiplayerPeer = made[1]
+	var client := _client(transport, made[0])
+	var deadline := Time.get_ticks_usec() + 10000000
+	while Time.get_ticks_usec() < deadline and client.get_connection_status() != MultiplayerPeer.CONNECTION_CONNECTED:
+		client.poll()
+		server.poll()
+		OS.delay_usec(500)
+	var state := _packet(STATE, STATE_BYTES, 0)
+	var event := _packet(EVENT, EVENT_BYTES, 0)
+	var sent := {STATE: 0, EVENT: 0}
+	var delivered := 0
+	var busy := 0
+	var cpu_start := _process_cpu_usec()
+	var started := Time.get_ticks_usec()
+	var stop := started + int(seconds * 1000000)
+	while Time.get_ticks_usec() < stop + 200000:
+		var t0 := Time.get_ticks_usec()
+		var elapsed := t0 - started
+		if t0 < stop:
+			while sent[STATE] * 1000000 <= elapsed * STATE_HZ * 10:
+				_put(client, MultiplayerPeer.TRANSFER_MODE_UNRELIABLE, 0, state)
+				sent[STATE] += 1
+			while sent[EVENT] * 1000000 <= elapsed * EVENT_HZ * 10:
+				_put(client, MultiplayerPeer.TRANSFER_MODE_RELIABLE, 1, event)
+				sent[EVENT] += 1
+		client.poll()
+		server.poll()
+		while server.get_available_packet_count() > 0:
+			server.get_packet()
+			delivered += 1
+		busy += Time.get_ticks_usec() - t0
+		OS.delay_usec(1000)
+	var cpu := _process_cpu_usec() - cpu_start
+	client.close()
+	server.close()
+	var per := float(maxi(delivered, 1))
+	return [busy / per, cpu / per if cpu_start >= 0 else -1.0, delivered]
 
 
 func _race() -> void:
@@ -182,8 +232,8 @@ func _race() -> void:
 	var runs := 1 if quick else RUNS
 	print("The multiplayer race: 60 Hz state (100 B, unreliable), 20 Hz events (64 B, reliable, another channel)")
 	print("and one 1 MB reliable transfer (a third channel), through a UdpLinkProxy; medians of %d runs of %.0f s." % [runs, seconds])
-	print("| link (each way) | transport | state delivered | state p50 / p99 ms | events delivered | event p50 / p99 ms | 1 MB transfer s | main-thread CPU µs/packet |")
-	print("|---|---|---:|---:|---:|---:|---:|---:|")
+	print("| link (each way) | transport | state delivered | state p50 / p99 ms | events delivered | event p50 / p99 ms | 1 MB transfer s |")
+	print("|---|---|---:|---:|---:|---:|---:|")
 	for condition in CONDITIONS:
 		var per := {}
 		for transport in ["enet", "udp"]:
@@ -198,8 +248,32 @@ func _race() -> void:
 				med[key] = _median(per[transport].map(func(r): return r[key]))
 			figures[condition][transport] = med
 			var name := "ENetMultiplayerPeer" if transport == "enet" else "UdpMultiplayerPeer"
-			print("| %s | %s | %.1f%% | %.1f / %.1f | %.1f%% | %.1f / %.1f | %s | %.1f |" % [condition, name,
+			print("| %s | %s | %.1f%% | %.1f / %.1f | %.1f%% | %.1f / %.1f | %s |" % [condition, name,
 					100.0 * med["state_delivered"], med["state_p50_ms"], med["state_p99_ms"],
 					100.0 * med["event_delivered"], med["event_p50_ms"], med["event_p99_ms"],
-					"%.2f" % (med["transfer_ms"] / 1000.0) if med["transfer_ms"] >= 0 else "not done",
-					med["cpu_us_per_packet"]])
+					"%.2f" % (med["transfer_ms"] / 1000.0) if med["transfer_ms"] >= 0 else "not done"])
+		var enet: Dictionary = figures[condition]["enet"]
+		var udp: Dictionary = figures[condition]["udp"]
+		if condition != "clean":
+			print("|   | ratio (Udp / ENet) | | | | p99 %.2fx | %.2fx |" % [
+					udp["event_p99_ms"] / maxf(enet["event_p99_ms"], 0.001),
+					udp["transfer_ms"] / maxf(enet["transfer_ms"], 0.001)])
+	print("")
+	print("CPU per packet, clean loopback, %.0f s of 600 state updates and 200 events a second, medians of %d runs:" % [seconds, runs])
+	print("| transport | main thread µs/packet | process CPU µs/packet | delivered |")
+	print("|---|---:|---:|---:|")
+	var cpu := {"enet": [], "udp": []}
+	for run in runs:
+		for transport in ["enet", "udp"]:
+			cpu[transport].append(_cpu(transport, seconds))
+	figures["cpu"] = {}
+	for transport in ["enet", "udp"]:
+		var main := _median(cpu[transport].map(func(r): return r[0]))
+		var process := _median(cpu[transport].map(func(r): return r[1]))
+		var delivered := _median(cpu[transport].map(func(r): return r[2]))
+		figures["cpu"][transport] = {"main_us_per_packet": main, "process_us_per_packet": process, "delivered": delivered}
+		var name := "ENetMultiplayerPeer" if transport == "enet" else "UdpMultiplayerPeer"
+		print("| %s | %.2f | %.2f | %d |" % [name, main, process, delivered])
+	print("| ratio (Udp / ENet) | %.2fx | %.2fx | |" % [
+			figures["cpu"]["udp"]["main_us_per_packet"] / maxf(figures["cpu"]["enet"]["main_us_per_packet"], 0.001),
+			figures["cpu"]["udp"]["process_us_per_packet"] / maxf(figures["cpu"]["enet"]["process_us_per_packet"], 0.001)])

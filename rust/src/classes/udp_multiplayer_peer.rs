@@ -242,10 +242,10 @@ impl IMultiplayerPeerExtension for UdpMultiplayerPeer {
         let mut events = Vec::new();
         if let Some(s) = self.session.as_mut() {
             let now = s.clock.now_us();
+            // Takes in what arrived and sends what is due (acknowledgements, and what the game put since the
+            // last poll); what the game's handlers put in answer goes out at the next poll.
             s.socket.drive(now, None);
             s.host.update(s.socket.endpoint_mut(), now);
-            // What the game's handlers answer goes out at the next poll; acknowledgements go now.
-            s.socket.drive(now, None);
             events.extend(std::iter::from_fn(|| s.host.poll_event()));
         }
         for event in events {

@@ -29,10 +29,11 @@ pub const RECV_BUFFER: usize = 4 << 20;
 /// The receive thread's poll tokens: the socket is readable, or the endpoint asks it to stop.
 const READABLE: Token = Token(0);
 const STOP: Token = Token(1);
-/// While the caller reads the socket itself at least this often, the receive thread leaves the socket to it.
-const CALLER_ACTIVE_US: u64 = 2_000;
+/// While the caller reads the socket itself at least this often (a game polling once a frame at 50 fps or more),
+/// the receive thread leaves the socket to it; the kernel's buffer holds what arrives meanwhile.
+const CALLER_ACTIVE_US: u64 = 20_000;
 /// How long the receive thread then naps before looking again (a wait or a stop ends it early).
-const NAP: Duration = Duration::from_millis(1);
+const NAP: Duration = Duration::from_millis(4);
 /// The most datagrams the receive thread reads under the reader lock at once; between batches it lets go of the
 /// lock and checks whether it should stop, so neither a caller nor `close` waits on a flood.
 const DRAIN_BATCH: usize = 256;

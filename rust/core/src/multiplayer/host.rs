@@ -92,6 +92,8 @@ pub struct Host {
     events: VecDeque<HostEvent>,
     rng: Rng,
     closed: bool,
+    /// The handles visited by `update`, kept to reuse the allocation.
+    scratch: Vec<ConnectionHandle>,
 }
 
 impl Host {
@@ -131,6 +133,7 @@ impl Host {
             events: VecDeque::new(),
             rng: Rng::new(seed),
             closed: false,
+            scratch: Vec::new(),
         }
     }
 
@@ -194,8 +197,10 @@ impl Host {
                 self.events.push_back(HostEvent::Connected(id));
             }
         }
-        let handles: Vec<ConnectionHandle> = self.ids.keys().copied().collect();
-        for handle in handles {
+        let mut handles = std::mem::take(&mut self.scratch);
+        handles.clear();
+        handles.extend(self.ids.keys().copied());
+        for &handle in &handles {
             let Some(&from) = self.ids.get(&handle) else {
                 continue;
             };
@@ -226,6 +231,7 @@ impl Host {
                 self.forget(endpoint, handle, from);
             }
         }
+        self.scratch = handles;
         if let Role::Client {
             id: Some(_),
             announced,
