@@ -269,3 +269,28 @@ func test_the_panel_lists_the_links_plots_their_figures_and_its_apply_button_cha
 	panel.setting_button.pressed.emit()
 	assert_eq(link.get_settings().duplicate, 0.5, "any setting can be changed by name")
 	panel.free()
+
+
+## A UdpMultiplayerPeer wrapped by MultiplayerLinkConditioner shows in the panel as what the wrapper wraps, with
+## a row for its remote peer once connected.
+func test_a_wrapped_udp_multiplayer_peer_is_listed_with_its_remote_peer() -> void:
+	var server := UdpMultiplayerPeer.new()
+	assert_ok(server.create_server(0, 4, "127.0.0.1"))
+	var client := UdpMultiplayerPeer.new()
+	assert_ok(client.create_client("127.0.0.1", server.get_local_port()))
+	var wrapper := MultiplayerLinkConditioner.wrap(client)
+	var deadline := Time.get_ticks_msec() + 5000
+	while client.get_connection_status() != MultiplayerPeer.CONNECTION_CONNECTED and Time.get_ticks_msec() < deadline:
+		wrapper.poll()
+		server.poll()
+		OS.delay_msec(1)
+	assert_eq(client.get_connection_status(), MultiplayerPeer.CONNECTION_CONNECTED, "connected")
+	assert_ok(wrapper.set_link_conditions(1, {"latency_ms": 25}, MultiplayerLinkConditioner.DIRECTION_OUTBOUND))
+	assert_eq(_entry(wrapper).wraps, "UdpMultiplayerPeer")
+	var rows: Array = _entry(wrapper).peers
+	assert_eq(rows.size(), 1, "one remote peer: the server")
+	if rows.size() == 1:
+		assert_eq(rows[0].peer_id, 1)
+		assert_eq(rows[0].outbound.settings.latency_ms, 25)
+	client.close()
+	server.close()
