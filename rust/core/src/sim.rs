@@ -460,3 +460,86 @@ pub fn mixed(
         retransmissions: x.stats().retransmissions,
     }
 }
+
+/// One run of a thin reliable stream: small messages at a steady rate, far below what the link carries, as a
+/// game's events (shots, pickups, chat lines) are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thin {
+    /// Each message's latency from `send` to `recv`, in ms: median, 99th percentile and most.
+    pub p50_ms: f64,
+    /// See `p50_ms`.
+    pub p99_ms: f64,
+    /// See `p50_ms`.
+    pub max_ms: f64,
+    /// DATA bytes put on the wire (datagrams whole, headers included) per message byte.
+    pub wire_per_message_byte: f64,
+    /// The same without headers: payload bytes sent (first sends, copies and retransmissions) per message
+    /// byte.
+    pub payload_per_message_byte: f64,
+    /// Messages delivered (all that were sent after the warm-up and before the last second).
+    pub delivered: usize,
+}
+
+/// Sends `rate_hz` messages of `len` bytes a second over `link` (each way) for `seconds`, measuring after 2 s,
+/// and reports their latencies. Messages carry the time they were sent.
+pub fn thin_stream(link: &LinkConfig, rate_hz: u64, len: usize, seconds: u64, seed: u64) -> Thin {
+    let mut x = Connection::new(ReliableConfig::default(), 0, seed * 100 + 1);
+    let mut y = Connection::new(ReliableConfig::default(), 0, seed * 100 + 2);
+    let mut forward: LinkModel<Bytes> = LinkModel::new(link.clone(), seed * 100 + 98);
+    let mut back: LinkModel<Bytes> = LinkModel::new(link.clone(), seed * 100 + 99);
+    let mut buf = Vec::with_capacity(1500);
+    let (end, warm_up) = (seconds * 1_000_000, 2_000_000);
+    let period = 1_000_000 / rate_hz.max(1);
+    let mut latencies = Vec::new();
+    let (mut wire, mut sent_bytes) = (0u64, 0u64);
+    let mut now: Micros = 0;
+    let mut next_send = warm_up;
+    while now < end + 2_000_000 {
+        now += 1_000;
+        if now >= next_send && now < end {
+            next_send += period;
+            let mut message = vec![7u8; len.max(8)];
+            message[..8].copy_from_slice(&now.to_le_bytes());
+            if x.send(Bytes::from(message)).is_ok() {
+                sent_bytes += len.max(8) as u64;
+            }
+        }
+        while let Some(d) = forward.poll(now) {
+            y.handle_datagram_bytes(now, &d);
+        }
+        while let Some(d) = back.poll(now) {
+            x.handle_datagram_bytes(now, &d);
+        }
+        x.handle_timeout(now);
+        y.handle_timeout(now);
+        while x.poll_transmit(now, &mut buf) {
+            if now >= warm_up && buf.get(3) == Some(&1) {
+                wire += buf.len() as u64;
+            }
+            forward.send(now, Bytes::copy_from_slice(&buf));
+        }
+        while y.poll_transmit(now, &mut buf) {
+            back.send(now, Bytes::copy_from_slice(&buf));
+        }
+        while let Some(m) = y.recv() {
+            let stamped = u64::from_le_bytes(m[..8].try_into().expect("a timestamp"));
+            latencies.push((now - stamped) as f64 / 1000.0);
+        }
+    }
+    latencies.sort_by(f64::total_cmp);
+    let at = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(-1.0)
+    };
+    let stats = x.stats();
+    Thin {
+        p50_ms: at(0.5),
+        p99_ms: at(0.99),
+        max_ms: latencies.last().copied().unwrap_or(-1.0),
+        wire_per_message_byte: wire as f64 / sent_bytes.max(1) as f64,
+        payload_per_message_byte: (stats.payload_bytes_sent) as f64 / sent_bytes.max(1) as f64,
+        delivered: latencies.len(),
+    }
+}
