@@ -61,6 +61,8 @@ pub struct Connection {
     receiver: Receiver,
     /// Unreliable messages waiting to go, and those arriving (from the first one on).
     unreliable: Option<Box<Unreliable>>,
+    /// The redundant copies of the datagram being written (kept to reuse the allocation).
+    copies: Vec<super::send::Outgoing>,
     phase: Phase,
     error: Option<ReliableError>,
     local_id: u32,
@@ -148,6 +150,7 @@ impl Connection {
             ),
             receiver,
             unreliable: None,
+            copies: Vec::new(),
             config,
             phase: Phase::Handshake,
             error: None,
@@ -546,12 +549,21 @@ impl Connection {
         self.accepted(now);
         match d.kind {
             Kind::Data => {
-                let Some(fragment) = d.fragment else { return };
-                match self.receiver.receive(now, fragment) {
-                    Ok(Arrival::New) => {}
-                    Ok(Arrival::Duplicate) => self.stats.dropped_duplicate += 1,
-                    Ok(Arrival::NoRoom) => self.stats.dropped_no_room += 1,
-                    Err(e) => self.fail(e),
+                // Copies first, the datagram's own fragment last (the most recent arrival).
+                for fragment in d.bundled.into_iter().chain(d.fragment) {
+                    let copy = fragment.copy;
+                    match self.receiver.receive(now, fragment) {
+                        Ok(Arrival::New) if copy => self.stats.copies_useful += 1,
+                        Ok(Arrival::New) => {}
+                        // A copy of what already arrived is what copies are: not a duplicate the link made.
+                        Ok(Arrival::Duplicate) if copy => {}
+                        Ok(Arrival::Duplicate) => self.stats.dropped_duplicate += 1,
+                        Ok(Arrival::NoRoom) => self.stats.dropped_no_room += 1,
+                        Err(e) => {
+                            self.fail(e);
+                            return;
+                        }
+                    }
                 }
             }
             // A probe is answered by an echo (which carries acknowledgements too); a plain PING by an ACK.
@@ -690,6 +702,7 @@ impl Connection {
                     self.sender.timeout_due(),
                     self.probe_due,
                     self.sender.pacing_due(),
+                    self.sender.tail_probe_due(),
                     self.next_probe(),
                     // A probe of the peer's waits for its echo.
                     self.echo_due.map(|(_, arrived)| arrived),
@@ -814,20 +827,41 @@ impl Connection {
         if let Some(out) = self.sender.next_fragment(now) {
             self.probe_due = None;
             self.last_sampled_send = now;
+            self.stats.payload_bytes_sent += out.payload.len() as u64;
             let place = DataPlace {
                 seq: out.seq,
                 channel: out.channel,
                 chan_seq: out.chan_seq,
             };
-            packet::encode_data(
-                buf,
-                ids,
-                self.receiver.acks(now),
-                place,
-                out.message_len,
-                &out.payload,
-            );
+            packet::begin_data(buf, ids, self.receiver.acks(now));
+            // A thin stream's recent small fragments ride along, so the loss of one is repaired by this datagram.
+            let own = packet::bundled_len(out.payload.len(), out.message_len.is_some());
+            let room = self.send_mtu().saturating_sub(buf.len() + own);
+            let mut copies = std::mem::take(&mut self.copies);
+            self.sender.copies(room, Some(out.seq), &mut copies);
+            self.put_copies(buf, &copies, true);
+            self.copies = copies;
+            packet::put_fragment(buf, place, out.message_len, &out.payload, false, false);
+            packet::seal(buf);
             return self.sent(now);
+        }
+        // Nothing followed a thin stream's last fragment: a tail probe carries copies of what is in flight.
+        if self.sender.tail_probe_due().is_some_and(|due| now >= due) {
+            let mut copies = std::mem::take(&mut self.copies);
+            packet::begin_data(buf, ids, self.receiver.acks(now));
+            let room = self.send_mtu().saturating_sub(buf.len());
+            self.sender.copies(room, None, &mut copies);
+            self.sender.note_tail_probe(now);
+            let sent = !copies.is_empty();
+            if sent {
+                self.put_copies(buf, &copies, false);
+                packet::seal(buf);
+                self.stats.tail_probes += 1;
+            }
+            self.copies = copies;
+            if sent {
+                return self.sent(now);
+            }
         }
         if self.receiver.wants_ack() {
             packet::encode_control(buf, Kind::Ack, ids, self.receiver.acks(now));
@@ -860,6 +894,27 @@ impl Connection {
             return self.sent(now);
         }
         false
+    }
+
+    /// Appends `copies` to the DATA datagram in `buf`, each flagged a copy; the last is followed by another
+    /// fragment only when `more_after`.
+    fn put_copies(
+        &mut self,
+        buf: &mut Vec<u8>,
+        copies: &[super::send::Outgoing],
+        more_after: bool,
+    ) {
+        for (i, c) in copies.iter().enumerate() {
+            let place = DataPlace {
+                seq: c.seq,
+                channel: c.channel,
+                chan_seq: c.chan_seq,
+            };
+            let more = more_after || i + 1 < copies.len();
+            packet::put_fragment(buf, place, c.message_len, &c.payload, more, true);
+            self.stats.payload_bytes_sent += c.payload.len() as u64;
+        }
+        self.stats.copies_sent += copies.len() as u64;
     }
 
     /// When to probe the round trip next, while it is wanted: [`PROBE_INTERVAL_US`] after this side last sent

@@ -350,6 +350,15 @@ pub struct ReliableStats {
     pub messages_unconfirmed: u64,
     /// Whether new data waits because the receiver's window is full (its reader is behind).
     pub flow_blocked: bool,
+    /// Payload bytes of DATA datagrams written: first sends, retransmissions and redundant copies.
+    pub payload_bytes_sent: u64,
+    /// Redundant copies of a thin stream's fragments sent in later datagrams and tail probes.
+    pub copies_sent: u64,
+    /// Tail probes sent: DATA datagrams of copies alone, when nothing followed a thin stream's last fragment.
+    pub tail_probes: u64,
+    /// Copies that arrived before the datagram they copy (which was lost or late): each a repair without a
+    /// retransmission.
+    pub copies_useful: u64,
     /// Unreliable messages accepted by `send_on`.
     pub unreliable_sent: u64,
     /// Unreliable messages taken by `recv`.

@@ -45,7 +45,13 @@ pub const MESSAGE_CHARGE: u64 = 64;
 
 const CRC_RANGE: std::ops::Range<usize> = 4..8;
 const FLAG_FIRST: u8 = 1;
-const FLAGS_KNOWN: u8 = FLAG_FIRST;
+/// A 2-byte payload length follows this fragment's fields, and another fragment follows its payload.
+const FLAG_MORE: u8 = 2;
+/// A redundant copy of a fragment sent before in a datagram of its own.
+const FLAG_COPY: u8 = 4;
+const FLAGS_KNOWN: u8 = FLAG_FIRST | FLAG_MORE | FLAG_COPY;
+/// Bytes a fragment followed by another adds for its payload length.
+pub const MORE_EXTRA: usize = 2;
 const FLAG_ORDERED: u8 = 1;
 
 /// What a datagram is for.
@@ -170,6 +176,8 @@ pub struct Fragment {
     pub chan_seq: Seq,
     /// For the first fragment of a message, the message's total length.
     pub message_len: Option<u32>,
+    /// A redundant copy (of a fragment first sent in an earlier datagram), riding along to repair a loss.
+    pub copy: bool,
     /// The fragment's bytes.
     pub payload: Bytes,
 }
@@ -214,8 +222,10 @@ pub struct Datagram {
     pub hello: Option<Hello>,
     /// For DATA, ACK, PING and CLOSE, the sender's acknowledgements.
     pub acks: Option<Acks>,
-    /// For DATA, the fragment it carries.
+    /// For DATA, the fragment it carries (its last, when it carries several).
     pub fragment: Option<Fragment>,
+    /// For DATA, the fragments before the last (redundant copies), in the order they came.
+    pub bundled: Vec<Fragment>,
     /// For UNRELIABLE, the fragment it carries.
     pub unreliable: Option<UnreliableFragment>,
     /// For REFUSE, why.
@@ -339,7 +349,7 @@ pub struct DataPlace {
     pub chan_seq: Seq,
 }
 
-/// Writes a DATA datagram into `buf`, replacing its contents.
+/// Writes a DATA datagram carrying one fragment into `buf`, replacing its contents.
 pub fn encode_data(
     buf: &mut Vec<u8>,
     ids: Ids,
@@ -348,17 +358,47 @@ pub fn encode_data(
     message_len: Option<u32>,
     payload: &[u8],
 ) {
+    begin_data(buf, ids, acks);
+    put_fragment(buf, place, message_len, payload, false, false);
+    seal(buf);
+}
+
+/// Starts a DATA datagram in `buf` (replacing its contents): the header and the acknowledgement block. Add its
+/// fragments with [`put_fragment`], the last with `more` false, then [`seal`] it.
+pub fn begin_data(buf: &mut Vec<u8>, ids: Ids, acks: Acks) {
     header(buf, Kind::Data, ids);
     put_acks(buf, acks);
+}
+
+/// Appends a fragment to a DATA datagram begun with [`begin_data`]: `more` when another follows, `copy` when it
+/// repeats a fragment sent before.
+pub fn put_fragment(
+    buf: &mut Vec<u8>,
+    place: DataPlace,
+    message_len: Option<u32>,
+    payload: &[u8],
+    more: bool,
+    copy: bool,
+) {
     buf.put_u32_le(place.seq.0);
-    buf.push(if message_len.is_some() { FLAG_FIRST } else { 0 });
+    let flags = if message_len.is_some() { FLAG_FIRST } else { 0 }
+        | if more { FLAG_MORE } else { 0 }
+        | if copy { FLAG_COPY } else { 0 };
+    buf.push(flags);
     buf.push(place.channel);
     buf.put_u32_le(place.chan_seq.0);
     if let Some(len) = message_len {
         buf.put_u32_le(len);
     }
+    if more {
+        buf.put_u16_le(payload.len() as u16);
+    }
     buf.extend_from_slice(payload);
-    seal(buf);
+}
+
+/// The bytes a fragment of `payload_len` takes in a DATA datagram when another follows it.
+pub fn bundled_len(payload_len: usize, first: bool) -> usize {
+    DATA_PREFIX_LEN + MORE_EXTRA + payload_len + if first { FIRST_FRAGMENT_EXTRA } else { 0 }
 }
 
 /// Writes an UNRELIABLE datagram into `buf`, replacing its contents.
@@ -387,7 +427,7 @@ pub fn decode_bytes(datagram: &Bytes) -> Result<Datagram, DecodeError> {
 
 fn decode_with(
     datagram: &[u8],
-    payload: impl FnOnce(std::ops::Range<usize>) -> Bytes,
+    payload: impl Fn(std::ops::Range<usize>) -> Bytes,
 ) -> Result<Datagram, DecodeError> {
     if datagram.len() < CRC_RANGE.end || datagram[..2] != MAGIC {
         return Err(DecodeError::Foreign);
@@ -417,6 +457,7 @@ fn decode_with(
         hello: None,
         acks: None,
         fragment: None,
+        bundled: Vec::new(),
         unreliable: None,
         refused: None,
         probe: None,
@@ -478,14 +519,57 @@ fn decode_with(
             });
             let rest = &body[ACKS_LEN..];
             if kind == Kind::Data {
-                let (place, message_len, at) = decode_fragment(rest)?;
-                decoded.fragment = Some(Fragment {
+                let mut at = HEADER_LEN + ACKS_LEN;
+                let mut ranges = Vec::new();
+                loop {
+                    let (place, message_len, flags, start) = decode_fragment(&datagram[at..])?;
+                    let start = at + start;
+                    let end = if flags & FLAG_MORE != 0 {
+                        if datagram.len() < start + MORE_EXTRA {
+                            return Err(DecodeError::Malformed);
+                        }
+                        let len =
+                            u16::from_le_bytes([datagram[start], datagram[start + 1]]) as usize;
+                        let end = start + MORE_EXTRA + len;
+                        if end > datagram.len() {
+                            return Err(DecodeError::Malformed);
+                        }
+                        end
+                    } else {
+                        datagram.len()
+                    };
+                    let payload_start = if flags & FLAG_MORE != 0 {
+                        start + MORE_EXTRA
+                    } else {
+                        start
+                    };
+                    if let Some(len) = message_len {
+                        if (end - payload_start) as u64 > len as u64 {
+                            return Err(DecodeError::Malformed);
+                        }
+                    }
+                    ranges.push((
+                        place,
+                        message_len,
+                        flags & FLAG_COPY != 0,
+                        payload_start..end,
+                    ));
+                    if flags & FLAG_MORE == 0 {
+                        break;
+                    }
+                    at = end;
+                }
+                let last = ranges.pop();
+                let make = |(place, message_len, copy, range): FragmentRange| Fragment {
                     seq: place.seq,
                     channel: place.channel,
                     chan_seq: place.chan_seq,
                     message_len,
-                    payload: payload(HEADER_LEN + ACKS_LEN + at..datagram.len()),
-                });
+                    copy,
+                    payload: payload(range),
+                };
+                decoded.bundled = ranges.into_iter().map(make).collect();
+                decoded.fragment = last.map(make);
             } else if kind == Kind::Ping && rest.len() == PROBE_LEN - CONTROL_LEN {
                 decoded.probe = Some(u32::from_le_bytes(read4(rest, 0)));
             } else if kind == Kind::Ack && rest.len() == ECHO_LEN - CONTROL_LEN {
@@ -507,8 +591,13 @@ pub fn addressed_to(datagram: &[u8]) -> Option<u32> {
         .then(|| u32::from_le_bytes(read4(datagram, 8)))
 }
 
-/// A DATA body's place, message length, and where its payload starts within the body.
-fn decode_fragment(body: &[u8]) -> Result<(DataPlace, Option<u32>, usize), DecodeError> {
+/// Where a fragment of a DATA datagram is: its place, message length, whether it is a copy, and its payload's
+/// bytes within the datagram.
+type FragmentRange = (DataPlace, Option<u32>, bool, std::ops::Range<usize>);
+
+/// A DATA fragment's place, message length and flags, and where what follows them starts within `body`. A
+/// first fragment's payload is checked against its length by the caller, which knows where the payload ends.
+fn decode_fragment(body: &[u8]) -> Result<(DataPlace, Option<u32>, u8, usize), DecodeError> {
     if body.len() < DATA_PREFIX_LEN {
         return Err(DecodeError::Malformed);
     }
@@ -521,21 +610,18 @@ fn decode_fragment(body: &[u8]) -> Result<(DataPlace, Option<u32>, usize), Decod
     if flags & !FLAGS_KNOWN != 0 {
         return Err(DecodeError::Malformed);
     }
-    let mut rest = &body[DATA_PREFIX_LEN..];
+    let mut at = DATA_PREFIX_LEN;
     let message_len = if flags & FLAG_FIRST != 0 {
-        if rest.len() < FIRST_FRAGMENT_EXTRA {
+        if body.len() < at + FIRST_FRAGMENT_EXTRA {
             return Err(DecodeError::Malformed);
         }
-        let len = u32::from_le_bytes(read4(rest, 0));
-        rest = &rest[FIRST_FRAGMENT_EXTRA..];
-        if (rest.len() as u64) > len as u64 {
-            return Err(DecodeError::Malformed);
-        }
+        let len = u32::from_le_bytes(read4(body, at));
+        at += FIRST_FRAGMENT_EXTRA;
         Some(len)
     } else {
         None
     };
-    Ok((place, message_len, body.len() - rest.len()))
+    Ok((place, message_len, flags, at))
 }
 
 fn read4(bytes: &[u8], at: usize) -> [u8; 4] {
@@ -629,6 +715,51 @@ mod tests {
             (f.seq, f.channel, f.chan_seq),
             (Seq(7), 200, Seq(0xDEAD_BEEF))
         );
+    }
+
+    #[test]
+    fn a_data_datagram_carries_copies_before_its_own_fragment() {
+        let mut buf = Vec::new();
+        let place = |seq| DataPlace {
+            seq: Seq(seq),
+            channel: 1,
+            chan_seq: Seq(seq),
+        };
+        begin_data(&mut buf, IDS, acks());
+        put_fragment(&mut buf, place(5), Some(3), b"abc", true, true);
+        put_fragment(&mut buf, place(6), None, b"de", true, true);
+        put_fragment(&mut buf, place(7), Some(4), b"fghi", false, false);
+        seal(&mut buf);
+        assert_eq!(
+            buf.len(),
+            CONTROL_LEN + bundled_len(3, true) + bundled_len(2, false) + DATA_PREFIX_LEN + 4 + 4
+        );
+        let d = decode(&buf).unwrap();
+        let got: Vec<_> = d
+            .bundled
+            .iter()
+            .chain(&d.fragment)
+            .map(|f| (f.seq.0, f.message_len, f.copy, f.payload.to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5, Some(3), true, b"abc".to_vec()),
+                (6, None, true, b"de".to_vec()),
+                (7, Some(4), false, b"fghi".to_vec()),
+            ]
+        );
+        // A stated payload length running past the end, or a copy longer than its message, is malformed.
+        let mut bad = buf.clone();
+        let at = CONTROL_LEN + DATA_PREFIX_LEN + FIRST_FRAGMENT_EXTRA;
+        bad[at..at + 2].copy_from_slice(&500u16.to_le_bytes());
+        seal(&mut bad);
+        assert_eq!(decode(&bad), Err(DecodeError::Malformed));
+        begin_data(&mut buf, IDS, acks());
+        put_fragment(&mut buf, place(5), Some(2), b"abc", true, true);
+        put_fragment(&mut buf, place(6), None, b"x", false, false);
+        seal(&mut buf);
+        assert_eq!(decode(&buf), Err(DecodeError::Malformed));
     }
 
     #[test]

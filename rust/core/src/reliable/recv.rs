@@ -131,14 +131,18 @@ impl Receiver {
         self.window_bytes = Self::window_for(window_bytes, max);
     }
 
-    fn note_arrival(&mut self, now: Micros, seq: Seq) {
+    /// Notes that `seq` arrived at `now`; a redundant copy is not the most recent arrival (the sender takes its
+    /// round-trip sample from that one, which must be a datagram's own first transmission).
+    fn note_arrival(&mut self, now: Micros, seq: Seq, copy: bool) {
         if self
             .largest_received
             .is_none_or(|largest| largest.is_before(seq))
         {
             self.largest_received = Some(seq);
         }
-        self.most_recent = Some((seq, now));
+        if !copy {
+            self.most_recent = Some((seq, now));
+        }
         if self.unreported.len() < MAX_UNREPORTED {
             self.unreported.push(seq);
         }
@@ -148,9 +152,10 @@ impl Receiver {
     /// the size limit, or fragments that do not add up); the connection must fail.
     pub fn receive(&mut self, now: Micros, fragment: Fragment) -> Result<Arrival, ReliableError> {
         let seq = fragment.seq;
+        let copy = fragment.copy;
         if seq.is_before(self.next_expected) {
             // Delivered before: reporting it again is true.
-            self.note_arrival(now, seq);
+            self.note_arrival(now, seq, copy);
             return Ok(Arrival::Duplicate);
         }
         let offset = seq.since(self.next_expected) as usize;
@@ -158,7 +163,7 @@ impl Receiver {
             return Ok(Arrival::NoRoom);
         }
         if self.window.get(offset).copied().unwrap_or(false) {
-            self.note_arrival(now, seq);
+            self.note_arrival(now, seq, copy);
             return Ok(Arrival::Duplicate);
         }
         let cost = fragment.cost();
@@ -172,7 +177,7 @@ impl Receiver {
         }
         self.held += cost;
         self.window[offset] = true;
-        self.note_arrival(now, seq);
+        self.note_arrival(now, seq, copy);
         while self.window.front() == Some(&true) {
             self.window.pop_front();
             self.next_expected = self.next_expected.plus(1);
@@ -423,6 +428,7 @@ mod tests {
             channel,
             chan_seq: Seq(chan_seq),
             message_len,
+            copy: false,
             payload: Bytes::copy_from_slice(payload),
         }
     }

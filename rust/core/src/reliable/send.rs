@@ -193,7 +193,20 @@ struct InFlight {
     lost: bool,
     /// The last fragment of a message: once it and every datagram before it are acknowledged, so is the message.
     last_of_message: bool,
+    /// Redundant copies sent in later datagrams (see [`Sender::copies`]).
+    copies: u8,
 }
+
+/// At most this many redundant copies of a fragment go out, so a thin stream's bytes are on the wire at most three
+/// times before any retransmission.
+pub const MAX_COPIES: u8 = 2;
+/// Only fragments this small are copied: a game's events, not a bulk transfer's datagrams.
+pub const MAX_COPIED_PAYLOAD: usize = 512;
+/// How many of the newest datagrams in flight are looked at for copies.
+const COPY_LOOKBACK: usize = 16;
+/// A tail probe waits a quarter of the smoothed round trip after the last DATA, within these bounds.
+const TAIL_PROBE_MIN_US: Micros = 5_000;
+const TAIL_PROBE_MAX_US: Micros = 25_000;
 
 /// A fragment to put on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +306,10 @@ pub struct Sender {
     pacer: Pacer,
     /// When the pacer lets the next datagram go, while it holds one back.
     pacing_due: Option<Micros>,
+    /// When DATA last went out (a first send, a retransmission or a tail probe).
+    last_data_at: Micros,
+    /// Redundant copies sent so far.
+    copies_sent: u64,
 }
 
 impl Sender {
@@ -334,6 +351,8 @@ impl Sender {
             ack_work: 0,
             pacer: Pacer::default(),
             pacing_due: None,
+            last_data_at: 0,
+            copies_sent: 0,
         }
     }
 
@@ -764,6 +783,7 @@ impl Sender {
                 };
                 self.lost_waiting -= 1;
                 self.retransmissions += 1;
+                self.last_data_at = now;
                 self.note_timer(now + rto);
                 return Some(out);
             }
@@ -796,7 +816,9 @@ impl Sender {
             acked: false,
             lost: false,
             last_of_message: is_last,
+            copies: 0,
         });
+        self.last_data_at = now;
         self.note_timer(now + rto);
         Some(Outgoing {
             seq,
@@ -819,6 +841,83 @@ impl Sender {
                 false
             }
         }
+    }
+
+    /// Whether the stream is thin: nothing waits to be sent, and what is in flight is under a quarter of the
+    /// congestion window. A thin stream's small fragments ride again in the datagrams that follow (and in a tail
+    /// probe when none follows), so one loss is repaired by the next datagram rather than a retransmission a
+    /// round trip later; a full link never is thin.
+    pub fn is_thin(&self) -> bool {
+        self.active.is_empty() && (self.unacked as f64) * 4.0 < self.cc.window()
+    }
+
+    /// Redundant copies for a datagram with `room` bytes left: the newest fragments in flight (not `except`, the
+    /// one the datagram carries), not acknowledged nor presumed lost, at most [`MAX_COPIED_PAYLOAD`] bytes, each
+    /// copied at most [`MAX_COPIES`] times; oldest first. Only for a thin stream.
+    pub fn copies(&mut self, room: usize, except: Option<Seq>, out: &mut Vec<Outgoing>) {
+        out.clear();
+        if !self.is_thin() {
+            return;
+        }
+        let mut room = room;
+        let n = self.in_flight.len();
+        for i in (n.saturating_sub(COPY_LOOKBACK)..n).rev() {
+            let seq = self.oldest.plus(i as u32);
+            let slot = &mut self.in_flight[i];
+            if Some(seq) == except
+                || slot.acked
+                || slot.lost
+                || slot.copies >= MAX_COPIES
+                || slot.payload.len() > MAX_COPIED_PAYLOAD
+            {
+                continue;
+            }
+            let len = super::packet::bundled_len(slot.payload.len(), slot.message_len.is_some());
+            if len > room {
+                continue;
+            }
+            room -= len;
+            slot.copies += 1;
+            out.push(Outgoing {
+                seq,
+                channel: slot.channel,
+                chan_seq: slot.chan_seq,
+                message_len: slot.message_len,
+                payload: slot.payload.clone(),
+                retransmission: false,
+            });
+        }
+        out.reverse();
+        self.copies_sent += out.len() as u64;
+    }
+
+    /// When a tail probe is due: a thin stream whose newest fragment in flight may still be copied, a quarter of
+    /// a round trip (5 to 25 ms) after DATA last went out.
+    pub fn tail_probe_due(&self) -> Option<Micros> {
+        if !self.is_thin() {
+            return None;
+        }
+        let newest = self.in_flight.back()?;
+        if newest.acked
+            || newest.lost
+            || newest.copies >= MAX_COPIES
+            || newest.payload.len() > MAX_COPIED_PAYLOAD
+        {
+            return None;
+        }
+        let wait = (self.rtt.smoothed_us().unwrap_or(self.rtt.rto_us()) / 4)
+            .clamp(TAIL_PROBE_MIN_US, TAIL_PROBE_MAX_US);
+        Some(self.last_data_at + wait)
+    }
+
+    /// A tail probe went out at `now`.
+    pub fn note_tail_probe(&mut self, now: Micros) {
+        self.last_data_at = now;
+    }
+
+    /// Redundant copies sent so far.
+    pub fn copies_sent(&self) -> u64 {
+        self.copies_sent
     }
 
     /// Whether the pacer lets a datagram other than DATA (an unreliable message) go at `now`, taking its token:
