@@ -16,7 +16,7 @@ Usage: scripts/bench.sh [--json FILE] [--quick] [--only race|multiplayer_race|se
      ratios of figures from the same bench.sh run;
   3. runs godot-project/bench/race.gd: the same reliable stream of 1 KiB messages through a UdpLinkProxy,
      with Godot's ENet and with ReliablePacketPeer over UdpPacketPeer, at three link conditions (goodput,
-     p50/p99 latency, ratios), and MultiplayerLinkConditioner's cost over a bare ENetMultiplayerPeer;
+     p50/p99 latency, ratios), a burst, and a thin stream of 100 B events at 100/s on two lossy links, and MultiplayerLinkConditioner's cost over a bare ENetMultiplayerPeer;
      then godot-project/bench/multiplayer_race.gd: a game's load (60 Hz unreliable state, 20 Hz reliable
      events, one 1 MB transfer, on three channels) over ENetMultiplayerPeer and over UdpMultiplayerPeer through
      the same proxy (delivered share and p50/p99 per mode, the transfer's time, main-thread CPU per packet);
