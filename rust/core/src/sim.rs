@@ -543,3 +543,88 @@ pub fn thin_stream(link: &LinkConfig, rate_hz: u64, len: usize, seconds: u64, se
         delivered: latencies.len(),
     }
 }
+
+/// One run of a full sender on a link whose rate steps at `step_at_seconds` to `new_bandwidth` (issue 31's
+/// changing links).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Seconds from the step until the standing queue (the sender's smoothed round trip less the link's) is
+    /// under 20 ms and stays under it for a second (`None`: never).
+    pub queue_settled_after_s: Option<f64>,
+    /// Seconds from the step until goodput over 250 ms reaches 90% of the new rate (`None`: never).
+    pub rate_reached_after_s: Option<f64>,
+    /// Goodput from one second after the step to the end, as a share of the new rate.
+    pub goodput_after_percent: f64,
+    /// The standing queue's mean over that time, in ms.
+    pub queue_after_ms: f64,
+}
+
+/// Runs a full sender for `seconds` over `link`, whose bandwidth becomes `new_bandwidth` at `step_at_seconds`
+/// (both directions; the queue limit is left as it is).
+pub fn step_change(
+    link: &LinkConfig,
+    step_at_seconds: u64,
+    new_bandwidth: u64,
+    seconds: u64,
+    seed: u64,
+) -> Step {
+    let config = ReliableConfig {
+        max_message_size: MESSAGE_LEN,
+        ..ReliableConfig::default()
+    };
+    let (mut x, mut y) = (
+        Connection::new(config.clone(), 0, seed.wrapping_mul(2) + 1),
+        Connection::new(config, 0, seed.wrapping_mul(2) + 2),
+    );
+    let mut x_to_y: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 3);
+    let mut y_to_x: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 4);
+    let message = Bytes::from(vec![5u8; MESSAGE_LEN]);
+    let mut buf = Vec::with_capacity(1500);
+    let (end, step) = (seconds * 1_000_000, step_at_seconds * 1_000_000);
+    let mut now: Micros = 0;
+    // Per 1 ms after the step: the standing queue; per 250 ms: bytes delivered.
+    let mut queue: Vec<f64> = Vec::new();
+    let mut windows: Vec<u64> = Vec::new();
+    let mut delivered_after = 0u64;
+    while now < end {
+        if now == step {
+            let changed = LinkConfig {
+                bandwidth_bytes_per_second: new_bandwidth,
+                ..link.clone()
+            };
+            x_to_y.set_config(changed.clone());
+            y_to_x.set_config(changed);
+        }
+        while x.send(message.clone()).is_ok() {}
+        now += 1_000;
+        exchange(now, [&mut x, &mut y], [&mut x_to_y, &mut y_to_x], &mut buf);
+        let mut got = 0u64;
+        while let Some(m) = y.recv() {
+            got += m.len() as u64;
+        }
+        if now > step {
+            let since = now - step;
+            queue.push(x.stats().srtt_us as f64 / 1000.0 - 2.0 * link.latency_ms);
+            let w = ((since - 1) / 250_000) as usize;
+            if windows.len() <= w {
+                windows.resize(w + 1, 0);
+            }
+            windows[w] += got;
+            if since > 1_000_000 {
+                delivered_after += got;
+            }
+        }
+    }
+    let settled = (0..queue.len()).find(|&i| queue[i..].iter().take(1000).all(|&q| q < 20.0));
+    let per_window = new_bandwidth as f64 / 4.0;
+    let reached = windows.iter().position(|&b| b as f64 >= 0.9 * per_window);
+    let after = &queue[queue.len().min(1000)..];
+    Step {
+        queue_settled_after_s: settled.map(|i| (i + 1) as f64 / 1000.0),
+        rate_reached_after_s: reached.map(|w| (w + 1) as f64 * 0.25),
+        goodput_after_percent: 100.0 * delivered_after as f64
+            / ((end - step - 1_000_000) as f64 / 1e6)
+            / new_bandwidth.max(1) as f64,
+        queue_after_ms: after.iter().sum::<f64>() / after.len().max(1) as f64,
+    }
+}
