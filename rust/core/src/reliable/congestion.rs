@@ -180,7 +180,18 @@ pub struct Controller {
     settled: bool,
     probe: Option<Probe>,
     max_window: f64,
+    /// A drain read the path much slower than the one before; its reading waits for a second drain, soon.
+    confirming: bool,
 }
+
+/// A drain whose mean is this much (or twice the last spread, if more) above the base it replaces is not taken
+/// at once: the link's rate may have fallen during it, so that the queue did not drain and its round trips
+/// read the queue as the path (the base would then hide that queue until the next drain, 10 s later: 55-72 ms
+/// of standing queue for those 10 s when 1 MB/s fell to 250 kB/s at a drain). The base stays, the window closes
+/// on what it now reads as a queue, and a second drain [`CONFIRM_AFTER_US`] later decides.
+const SUSPECT_RISE_US: u64 = 5_000;
+/// How soon a second drain confirms a suspect one.
+const CONFIRM_AFTER_US: Micros = 1_000_000;
 
 impl Controller {
     /// A controller at [`INITIAL_WINDOW`], never above `max_window`.
@@ -195,6 +206,7 @@ impl Controller {
             settled: false,
             probe: None,
             max_window: max_window as f64,
+            confirming: false,
         }
     }
 
@@ -244,13 +256,27 @@ impl Controller {
             let needed = ((deviation / PROBE_STANDARD_ERROR_US).powi(2) as u32)
                 .clamp(PROBE_SAMPLES, MAX_PROBE_SAMPLES);
             if now >= probe.ends_at && probe.count >= needed {
-                self.base_rtt_us = Some(mean as u64);
-                self.spread_us = Some((deviation * SPREAD_ALLOWANCE) as u64);
-                self.window = probe.saved_window;
+                let saved_window = probe.saved_window;
                 self.probe = None;
-                // The early first drain leaves the schedule as it was.
-                if now >= self.next_probe_at {
-                    self.next_probe_at = now + PROBE_INTERVAL_US;
+                let suspect = match (self.base_rtt_us, self.spread_us) {
+                    (Some(base), Some(spread)) if !self.confirming => {
+                        mean as u64 > base + SUSPECT_RISE_US.max(2 * spread)
+                    }
+                    _ => false,
+                };
+                if suspect {
+                    // The window stays at the drain's half: what the path carried before may be too much now.
+                    self.confirming = true;
+                    self.next_probe_at = now + CONFIRM_AFTER_US;
+                } else {
+                    self.window = saved_window;
+                    self.confirming = false;
+                    self.base_rtt_us = Some(mean as u64);
+                    self.spread_us = Some((deviation * SPREAD_ALLOWANCE) as u64);
+                    // The early first drain leaves the schedule as it was.
+                    if now >= self.next_probe_at {
+                        self.next_probe_at = now + PROBE_INTERVAL_US;
+                    }
                 }
             }
         } else if (now >= self.next_probe_at || first_due) && !self.slow_start {
