@@ -187,6 +187,27 @@ func _disconnect_and_close(transport: String) -> void:
 	assert_true(_until(done), "%s: closing the server disconnects b: %s" % [transport, log])
 
 
+## An unreliable packet larger than a datagram is cut into fragments and put back together (both transports;
+## on a clean link every one arrives whole).
+func _large_unreliable(transport: String) -> void:
+	_session(transport)
+	var data := PackedByteArray()
+	data.resize(5000)
+	for i in 3:
+		_game("a").blob.rpc_id(1, data)
+	var arrived := func() -> bool: return _game("server").values("blob").size() == 3
+	assert_true(_until(arrived), "%s: three 5000-byte unreliable calls arrived" % transport)
+	assert_eq(_game("server").values("blob"), [5000, 5000, 5000], transport)
+
+
+func test_a_large_unreliable_call_arrives_whole_over_enet() -> void:
+	_large_unreliable("enet")
+
+
+func test_a_large_unreliable_call_arrives_whole_over_udp() -> void:
+	_large_unreliable("udp")
+
+
 func _call_local_and_authority(transport: String) -> void:
 	_session(transport)
 	_game("server").everyone.rpc("from the authority")

@@ -44,3 +44,8 @@ func values(method: String) -> Array:
 @rpc("authority", "call_local", "reliable")
 func everyone(text: String) -> void:
 	_record("everyone", text)
+
+
+@rpc("any_peer", "call_remote", "unreliable")
+func blob(data: PackedByteArray) -> void:
+	_record("blob", data.size())
