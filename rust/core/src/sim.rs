@@ -417,20 +417,7 @@ pub fn mixed(
                 sent_updates += 1;
             }
         }
-        while let Some(d) = forward.poll(now) {
-            y.handle_datagram_bytes(now, &d);
-        }
-        while let Some(d) = back.poll(now) {
-            x.handle_datagram_bytes(now, &d);
-        }
-        x.handle_timeout(now);
-        y.handle_timeout(now);
-        while x.poll_transmit(now, &mut buf) {
-            forward.send(now, Bytes::copy_from_slice(&buf));
-        }
-        while y.poll_transmit(now, &mut buf) {
-            back.send(now, Bytes::copy_from_slice(&buf));
-        }
+        exchange(now, [&mut x, &mut y], [&mut forward, &mut back], &mut buf);
         while let Some(m) = y.recv_message() {
             if m.mode == TransferMode::Reliable {
                 if now > warm_up {

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use peerkit_core::link::{LinkConfig, LinkModel};
 use peerkit_core::reliable::{Connection, ReliableConfig, TransferMode};
-use peerkit_core::sim::{capped_link, mixed};
+use peerkit_core::sim::{capped_link, exchange, mixed};
 
 /// Runs two connections over `link` for `ms`, calling `each` with the receiver's messages.
 fn run(
@@ -21,20 +21,7 @@ fn run(
     let mut buf = Vec::new();
     for now in (1_000..=ms * 1_000).step_by(1_000) {
         send(now, &mut x);
-        while let Some(d) = forward.poll(now) {
-            y.handle_datagram_bytes(now, &d);
-        }
-        while let Some(d) = back.poll(now) {
-            x.handle_datagram_bytes(now, &d);
-        }
-        x.handle_timeout(now);
-        y.handle_timeout(now);
-        while x.poll_transmit(now, &mut buf) {
-            forward.send(now, Bytes::copy_from_slice(&buf));
-        }
-        while y.poll_transmit(now, &mut buf) {
-            back.send(now, Bytes::copy_from_slice(&buf));
-        }
+        exchange(now, [&mut x, &mut y], [&mut forward, &mut back], &mut buf);
         while let Some(m) = y.recv_message() {
             each(now, m);
         }

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use peerkit_core::link::{LinkConfig, LinkModel};
 use peerkit_core::reliable::{Connection, ReliableConfig};
-use peerkit_core::sim::{capped_link, thin_stream, Thin};
+use peerkit_core::sim::{capped_link, exchange, thin_stream, Thin};
 
 fn link(loss: f64, latency_ms: f64) -> LinkConfig {
     LinkConfig {
@@ -90,20 +90,7 @@ fn a_sender_with_messages_waiting_sends_no_copies() {
     let mut delivered = 0;
     for now in (1_000..10_000_000).step_by(1_000) {
         while x.send(Bytes::from(vec![1u8; 100])).is_ok() {}
-        while let Some(d) = forward.poll(now) {
-            y.handle_datagram_bytes(now, &d);
-        }
-        while let Some(d) = back.poll(now) {
-            x.handle_datagram_bytes(now, &d);
-        }
-        x.handle_timeout(now);
-        y.handle_timeout(now);
-        while x.poll_transmit(now, &mut buf) {
-            forward.send(now, Bytes::copy_from_slice(&buf));
-        }
-        while y.poll_transmit(now, &mut buf) {
-            back.send(now, Bytes::copy_from_slice(&buf));
-        }
+        exchange(now, [&mut x, &mut y], [&mut forward, &mut back], &mut buf);
         while y.recv().is_some() {
             delivered += 1;
         }
