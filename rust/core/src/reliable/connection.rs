@@ -848,12 +848,16 @@ impl Connection {
         // Nothing followed a thin stream's last fragment: a tail probe carries copies of what is in flight.
         if self.sender.tail_probe_due().is_some_and(|due| now >= due) {
             let mut copies = std::mem::take(&mut self.copies);
-            packet::begin_data(buf, ids, self.receiver.acks(now));
-            let room = self.send_mtu().saturating_sub(buf.len());
-            self.sender.copies(room, None, &mut copies);
+            self.sender.copies(
+                self.send_mtu().saturating_sub(packet::CONTROL_LEN),
+                None,
+                &mut copies,
+            );
             self.sender.note_tail_probe(now);
             let sent = !copies.is_empty();
             if sent {
+                // The acknowledgements are taken only for a datagram that goes: taking them marks them told.
+                packet::begin_data(buf, ids, self.receiver.acks(now));
                 self.put_copies(buf, &copies, false);
                 packet::seal(buf);
                 self.stats.tail_probes += 1;

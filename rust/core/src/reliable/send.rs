@@ -898,10 +898,13 @@ impl Sender {
             return None;
         }
         let newest = self.in_flight.back()?;
+        let fits = super::packet::bundled_len(newest.payload.len(), newest.message_len.is_some())
+            <= self.mtu.saturating_sub(CONTROL_LEN);
         if newest.acked
             || newest.lost
             || newest.copies >= MAX_COPIES
             || newest.payload.len() > MAX_COPIED_PAYLOAD
+            || !fits
         {
             return None;
         }
