@@ -298,6 +298,8 @@ pub struct Sender {
     peer_credit: u64,
     /// The credit cost of every new DATA datagram sent so far.
     sent_cost: u64,
+    /// The credit the rest of every message started and not yet sent whole will cost.
+    reserved: u64,
     /// Whether the last attempt to cut a fragment was refused for lack of credit.
     flow_blocked: bool,
     /// Slots visited by acknowledgement processing so far: a measure of work, for tests and fuzzing.
@@ -347,6 +349,7 @@ impl Sender {
             poll_interval_us: 0,
             peer_credit: 0,
             sent_cost: 0,
+            reserved: 0,
             flow_blocked: false,
             ack_work: 0,
             pacer: Pacer::default(),
@@ -402,6 +405,7 @@ impl Sender {
             ch.current = None;
         }
         self.active.clear();
+        self.reserved = 0;
         self.in_flight.clear();
         self.oldest = self.next_seq;
         self.unacked = 0;
@@ -791,16 +795,23 @@ impl Sender {
         if self.in_flight.len() >= self.max_window {
             return None;
         }
-        let cost = self.next_fragment_cost()?;
-        if self.sent_cost + cost > self.peer_credit {
-            self.flow_blocked = true;
+        if self.active.is_empty() {
             return None;
         }
+        let Some((cost, full)) = self.next_affordable() else {
+            self.flow_blocked = true;
+            return None;
+        };
         if !self.paced(now) {
             return None;
         }
         let (channel, chan_seq, message_len, payload, is_last) = self.cut_fragment()?;
         self.sent_cost += cost;
+        // A message started reserves the credit the rest of it costs (see `next_affordable`).
+        match full {
+            Some(full) => self.reserved += full - cost,
+            None => self.reserved -= cost,
+        }
         let seq = self.next_seq;
         self.next_seq = seq.plus(1);
         self.unacked += 1;
@@ -943,15 +954,43 @@ impl Sender {
         self.mtu - CONTROL_LEN - DATA_PREFIX_LEN - if first { FIRST_FRAGMENT_EXTRA } else { 0 }
     }
 
-    /// The credit the next fragment will cost, or `None` when nothing waits to be sent.
-    fn next_fragment_cost(&self) -> Option<u64> {
-        let ch = &self.channels[*self.active.front()? as usize];
-        let (len, offset) = match &ch.current {
-            Some((message, offset)) => (message.len(), *offset),
-            None => (ch.queue.front()?.len(), 0),
-        };
-        let first = offset == 0;
-        Some(fragment_cost((len - offset).min(self.room(first)), first))
+    /// Picks the channel whose fragment goes next, within the receiver's credit, and puts it first in turn: its
+    /// fragment's cost, and for a message's first fragment the whole message's cost. `None` when the credit
+    /// allows none.
+    ///
+    /// A message is only started when the credit covers all of it on top of the rest of every message already
+    /// started (`reserved`), and the rest of a started message is always within the credit. So every started
+    /// message can be finished whatever the other channels do: the receiver, which holds what it cannot deliver
+    /// yet, always gets whole messages to deliver, and its reader frees credit. (Without it, two channels'
+    /// messages cut alternately could use up the window half-sent each, and wait for each other for ever.)
+    fn next_affordable(&mut self) -> Option<(u64, Option<u64>)> {
+        for turn in 0..self.active.len() {
+            let channel = self.active[turn];
+            let ch = &self.channels[channel as usize];
+            let (len, offset) = match &ch.current {
+                Some((message, offset)) => (message.len(), *offset),
+                None => match ch.queue.front() {
+                    Some(message) => (message.len(), 0),
+                    None => continue,
+                },
+            };
+            let first = offset == 0;
+            let cost = fragment_cost((len - offset).min(self.room(first)), first);
+            let (need, full) = if first {
+                let full = fragment_cost(len, true);
+                (self.sent_cost + self.reserved + full, Some(full))
+            } else {
+                (self.sent_cost + cost, None)
+            };
+            if need <= self.peer_credit {
+                if turn > 0 {
+                    self.active.remove(turn);
+                    self.active.push_front(channel);
+                }
+                return Some((cost, full));
+            }
+        }
+        None
     }
 
     /// Cuts the next fragment off the current message of the channel whose turn it is: (channel, its number in
