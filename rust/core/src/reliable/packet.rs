@@ -520,7 +520,6 @@ fn decode_with(
             let rest = &body[ACKS_LEN..];
             if kind == Kind::Data {
                 let mut at = HEADER_LEN + ACKS_LEN;
-                let mut ranges = Vec::new();
                 loop {
                     let (place, message_len, flags, start) = decode_fragment(&datagram[at..])?;
                     let start = at + start;
@@ -548,28 +547,22 @@ fn decode_with(
                             return Err(DecodeError::Malformed);
                         }
                     }
-                    ranges.push((
-                        place,
+                    let fragment = Fragment {
+                        seq: place.seq,
+                        channel: place.channel,
+                        chan_seq: place.chan_seq,
                         message_len,
-                        flags & FLAG_COPY != 0,
-                        payload_start..end,
-                    ));
+                        copy: flags & FLAG_COPY != 0,
+                        payload: payload(payload_start..end),
+                    };
+                    // The last fragment (the one a datagram of a single fragment carries) needs no list.
                     if flags & FLAG_MORE == 0 {
+                        decoded.fragment = Some(fragment);
                         break;
                     }
+                    decoded.bundled.push(fragment);
                     at = end;
                 }
-                let last = ranges.pop();
-                let make = |(place, message_len, copy, range): FragmentRange| Fragment {
-                    seq: place.seq,
-                    channel: place.channel,
-                    chan_seq: place.chan_seq,
-                    message_len,
-                    copy,
-                    payload: payload(range),
-                };
-                decoded.bundled = ranges.into_iter().map(make).collect();
-                decoded.fragment = last.map(make);
             } else if kind == Kind::Ping && rest.len() == PROBE_LEN - CONTROL_LEN {
                 decoded.probe = Some(u32::from_le_bytes(read4(rest, 0)));
             } else if kind == Kind::Ack && rest.len() == ECHO_LEN - CONTROL_LEN {
@@ -590,10 +583,6 @@ pub fn addressed_to(datagram: &[u8]) -> Option<u32> {
     (datagram.len() >= HEADER_LEN && datagram[..2] == MAGIC && datagram[2] == VERSION)
         .then(|| u32::from_le_bytes(read4(datagram, 8)))
 }
-
-/// Where a fragment of a DATA datagram is: its place, message length, whether it is a copy, and its payload's
-/// bytes within the datagram.
-type FragmentRange = (DataPlace, Option<u32>, bool, std::ops::Range<usize>);
 
 /// A DATA fragment's place, message length and flags, and where what follows them starts within `body`. A
 /// first fragment's payload is checked against its length by the caller, which knows where the payload ends.
