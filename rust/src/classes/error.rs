@@ -84,6 +84,21 @@ impl GodotErrorCode for peerkit_core::multiplayer::host::HostError {
     }
 }
 
+/// Reports a socket that could not be bound, as `what` (e.g. "UdpPacketPeer.bind"), and returns its error code:
+/// [constant ERR_UNAVAILABLE] when the port is taken, [constant ERR_CANT_CREATE] otherwise.
+pub(crate) fn report_bind_error(what: &str, error: &peerkit_core::io::udp::UdpError) -> Error {
+    match error {
+        peerkit_core::io::udp::UdpError::AddressInUse(addr) => {
+            godot::global::godot_error!("{what}: {addr} is already in use");
+            Error::ERR_UNAVAILABLE
+        }
+        e => {
+            godot::global::godot_error!("{what}: {e}");
+            Error::ERR_CANT_CREATE
+        }
+    }
+}
+
 pub(crate) fn refusal_hint(err: Error) -> &'static str {
     match err {
         Error::ERR_UNCONFIGURED => {

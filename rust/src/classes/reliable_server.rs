@@ -9,13 +9,14 @@ use std::rc::Rc;
 use godot::global::Error;
 use godot::prelude::*;
 use peerkit_core::io::server::ServerSocket;
-use peerkit_core::io::udp::{bind_candidates, bind_first, UdpError};
+use peerkit_core::io::udp::{bind_candidates, bind_first};
 use peerkit_core::link::Micros;
 use peerkit_core::reliable::{
     Connection, ConnectionHandle, EndpointConfig, Event, ReliableConfig, ReliableError, Unfinished,
 };
 
 use super::clock::{os_seed, Clock};
+use super::error;
 use super::reliable_packet_peer::ReliablePacketPeer;
 
 /// A listening server's socket and clock, shared by the server and the ReliablePacketPeers it handed out (each
@@ -205,14 +206,7 @@ impl ReliableServer {
                 })));
                 Error::OK
             }
-            Err(UdpError::AddressInUse(addr)) => {
-                godot_error!("ReliableServer.listen: {addr} is already in use");
-                Error::ERR_UNAVAILABLE
-            }
-            Err(e) => {
-                godot_error!("ReliableServer.listen: {e}");
-                Error::ERR_CANT_CREATE
-            }
+            Err(e) => error::report_bind_error("ReliableServer.listen", &e),
         }
     }
 

@@ -9,14 +9,14 @@ use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use peerkit_core::io::server::ServerSocket;
-use peerkit_core::io::udp::{bind_candidates, bind_first, resolve, UdpError};
+use peerkit_core::io::udp::{bind_candidates, bind_first, resolve};
 use peerkit_core::multiplayer::host::{Host, HostEvent, MAX_GAME_CHANNEL};
 use peerkit_core::multiplayer::{Status, TransferMode};
 use peerkit_core::reliable::endpoint::MAX_CONNECTIONS_LIMIT;
 use peerkit_core::reliable::{EndpointConfig, ReliableConfig};
 
 use super::clock::{os_seed, Clock};
-use super::error::GodotErrorCode;
+use super::error::{report_bind_error, GodotErrorCode};
 use super::{ffi, transfer_mode};
 
 /// A socket and the session it carries.
@@ -91,16 +91,7 @@ impl UdpMultiplayerPeer {
         bind_first(candidates, |addr| {
             ServerSocket::bind(addr, config.clone(), os_seed())
         })
-        .map_err(|e| match e {
-            UdpError::AddressInUse(addr) => {
-                godot_error!("{what}: {addr} is already in use");
-                Error::ERR_ALREADY_IN_USE
-            }
-            e => {
-                godot_error!("{what}: {e}");
-                Error::ERR_CANT_CREATE
-            }
-        })
+        .map_err(|e| report_bind_error(what, &e))
     }
 }
 
@@ -314,8 +305,8 @@ impl IMultiplayerPeerExtension for UdpMultiplayerPeer {
 impl UdpMultiplayerPeer {
     /// Starts a server on [param port] of [param bind_address] ([code]"*"[/code]: every address, IPv4 and
     /// IPv6) for at most [param max_clients] clients (1 to 4096). Errors: [constant ERR_ALREADY_IN_USE] when
-    /// already open or the port is taken, [constant ERR_INVALID_PARAMETER] for a bad port, address or count,
-    /// [constant ERR_CANT_CREATE] when no socket can be made.
+    /// already open, [constant ERR_UNAVAILABLE] when the port is taken, [constant ERR_INVALID_PARAMETER] for a
+    /// bad port, address or count, [constant ERR_CANT_CREATE] when no socket can be made.
     #[func]
     fn create_server(
         &mut self,

@@ -9,11 +9,11 @@ use godot::global::Error;
 use godot::meta::conv::RawPtr;
 use godot::prelude::*;
 use peerkit_core::io::udp::{
-    bind_candidates, bind_first, resolve, MulticastInterface, QueueLimits, UdpEndpoint, UdpError,
+    bind_candidates, bind_first, resolve, MulticastInterface, QueueLimits, UdpEndpoint,
     MAX_DATAGRAM, RECV_BUFFER,
 };
 
-use super::ffi;
+use super::{error, ffi};
 
 /// A UDP [PacketPeer] that keeps receiving while the game is busy.
 ///
@@ -187,14 +187,7 @@ impl UdpPacketPeer {
                 self.endpoint = Some(endpoint);
                 Error::OK
             }
-            Err(UdpError::AddressInUse(addr)) => {
-                godot_error!("UdpPacketPeer.bind: {addr} is already in use");
-                Error::ERR_UNAVAILABLE
-            }
-            Err(e) => {
-                godot_error!("UdpPacketPeer.bind: {e}");
-                Error::ERR_CANT_CREATE
-            }
+            Err(e) => error::report_bind_error("UdpPacketPeer.bind", &e),
         }
     }
 
