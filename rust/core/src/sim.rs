@@ -125,6 +125,26 @@ pub fn saturate(link: &LinkConfig, seconds: u64, warm_up_seconds: u64, seed: u64
     )
 }
 
+/// Two connections for a bulk transfer of [`MESSAGE_LEN`]-byte messages over `link` each way, their congestion
+/// windows capped at `max_congestion_window`, and the two link models, all seeded from `seed`.
+fn bulk_pair(
+    link: &LinkConfig,
+    max_congestion_window: usize,
+    seed: u64,
+) -> (Connection, Connection, LinkModel<Bytes>, LinkModel<Bytes>) {
+    let config = ReliableConfig {
+        max_message_size: MESSAGE_LEN,
+        max_congestion_window,
+        ..ReliableConfig::default()
+    };
+    (
+        Connection::new(config.clone(), 0, seed.wrapping_mul(2) + 1),
+        Connection::new(config, 0, seed.wrapping_mul(2) + 2),
+        LinkModel::new(link.clone(), seed.wrapping_mul(2) + 3),
+        LinkModel::new(link.clone(), seed.wrapping_mul(2) + 4),
+    )
+}
+
 /// [`saturate`] with the congestion window capped at `max_congestion_window` datagrams
 /// (`ReliableConfig::max_congestion_window`): what a window of about that size gives on `link`, whatever the
 /// controller would choose.
@@ -135,17 +155,7 @@ pub fn saturate_with(
     warm_up_seconds: u64,
     seed: u64,
 ) -> Saturation {
-    let config = ReliableConfig {
-        max_message_size: MESSAGE_LEN,
-        max_congestion_window,
-        ..ReliableConfig::default()
-    };
-    let (mut x, mut y) = (
-        Connection::new(config.clone(), 0, seed.wrapping_mul(2) + 1),
-        Connection::new(config, 0, seed.wrapping_mul(2) + 2),
-    );
-    let mut x_to_y: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 3);
-    let mut y_to_x: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 4);
+    let (mut x, mut y, mut x_to_y, mut y_to_x) = bulk_pair(link, max_congestion_window, seed);
     let message = Bytes::from(vec![5u8; MESSAGE_LEN]);
     let mut buf = Vec::with_capacity(1500);
     let (end, warm_up): (Micros, Micros) = (seconds * 1_000_000, warm_up_seconds * 1_000_000);
@@ -555,16 +565,8 @@ pub fn step_change(
     seconds: u64,
     seed: u64,
 ) -> Step {
-    let config = ReliableConfig {
-        max_message_size: MESSAGE_LEN,
-        ..ReliableConfig::default()
-    };
-    let (mut x, mut y) = (
-        Connection::new(config.clone(), 0, seed.wrapping_mul(2) + 1),
-        Connection::new(config, 0, seed.wrapping_mul(2) + 2),
-    );
-    let mut x_to_y: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 3);
-    let mut y_to_x: LinkModel<Bytes> = LinkModel::new(link.clone(), seed.wrapping_mul(2) + 4);
+    let (mut x, mut y, mut x_to_y, mut y_to_x) =
+        bulk_pair(link, ReliableConfig::default().max_congestion_window, seed);
     let message = Bytes::from(vec![5u8; MESSAGE_LEN]);
     let mut buf = Vec::with_capacity(1500);
     let (end, step) = (seconds * 1_000_000, step_at_seconds * 1_000_000);
